@@ -1,0 +1,53 @@
+# Generated NYUv2-like scenes (tools/make_synthetic_nyuv2.py) in the layout
+# of the official NDDR-CNN / MTL-NAS release: 40-class labels + normals.
+# Small images and crops so a search runs in minutes on a CPU.
+dataset_type = 'NYUv2MultiTaskDataset'
+data_root = 'data/synthetic_nyuv2'
+crop_size = (64, 64)
+train_pipeline = [
+    dict(type='LoadMultiTaskImage'),
+    dict(type='LoadSegMap'),
+    dict(type='LoadNormalMap'),
+    dict(
+        type='RandomResize',
+        scale=(128, 96),
+        ratio_range=(0.75, 1.25),
+        resize_type='NormalAwareResize',
+        keep_ratio=True),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='NormalAwareRandomFlip', prob=0.5),
+    dict(type='PackMultiTaskInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiTaskImage'),
+    dict(type='LoadSegMap'),
+    dict(type='LoadNormalMap'),
+    dict(type='PackMultiTaskInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='MultiTaskMetric',
+    metrics=[
+        dict(type='IoUMetric', iou_metrics=['mIoU']),
+        dict(type='SurfaceNormalMetric'),
+    ])
+test_evaluator = val_evaluator

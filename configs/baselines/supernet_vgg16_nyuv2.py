@@ -1,0 +1,9 @@
+# All-edges supernet (no search): 48 edges always on, init (0.9, 0.1).
+_base_ = [
+    '../_base_/models/vgg16_largefov_seg_normal.py',
+    '../_base_/necks/supernet.py',
+    '../_base_/datasets/nyuv2_seg_normal.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_20k.py',
+]
+model = dict(neck={{_base_.neck}})

@@ -1,0 +1,55 @@
+# Three tasks from config alone: segmentation + normals + depth. Adds a
+# depth head, loads depth maps and evaluates depth; the neck builds the
+# candidate edges for every ordered task pair (3 x 2 x 24 = 144 edges).
+_base_ = ['./mtlnas_vgg-tiny_synthetic.py']
+norm_cfg = dict(type='BN', eps=1e-3, momentum=0.05)
+model = dict(
+    tasks=dict(
+        depth=dict(
+            head=dict(
+                type='DenseRegressionHead',
+                task='depth',
+                align_corners=True,
+                decoder=dict(
+                    type='LargeFOVHead',
+                    in_channels=64,
+                    channels=64,
+                    fc6_dilation=4,
+                    num_classes=1,
+                    norm_cfg=norm_cfg),
+                loss=dict(type='MaskedDepthLoss', loss_weight=1.0)))))
+train_pipeline = [
+    dict(type='LoadMultiTaskImage'),
+    dict(type='LoadSegMap'),
+    dict(type='LoadNormalMap'),
+    dict(type='LoadDepthMap'),
+    dict(
+        type='RandomResize',
+        scale=(128, 96),
+        ratio_range=(0.75, 1.25),
+        resize_type='NormalAwareResize',
+        keep_ratio=True),
+    dict(type='MultiTaskPad', size=(64, 64)),
+    dict(type='RandomCrop', crop_size=(64, 64)),
+    dict(type='NormalAwareRandomFlip', prob=0.5),
+    dict(type='PackMultiTaskInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiTaskImage'),
+    dict(type='LoadSegMap'),
+    dict(type='LoadNormalMap'),
+    dict(type='LoadDepthMap'),
+    dict(type='PackMultiTaskInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(with_depth=True, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(with_depth=True, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='MultiTaskMetric',
+    metrics=[
+        dict(type='IoUMetric', iou_metrics=['mIoU']),
+        dict(type='SurfaceNormalMetric'),
+        dict(type='PooledDepthMetric'),
+    ])
+test_evaluator = val_evaluator

@@ -1,0 +1,16 @@
+"""mtlnas_mm: MTL-NAS (multi-task neural architecture search) for OpenMMLab.
+
+Importing the package registers every component in mmseg's registries, so
+configs only need::
+
+    custom_imports = dict(imports=['mtlnas_mm'], allow_failed_imports=False)
+    default_scope = 'mmseg'
+"""
+from .utils import register_trusted_local_checkpoint_loader
+from .version import __version__
+
+register_trusted_local_checkpoint_loader()
+
+from . import datasets, engine, evaluation, models, structures  # noqa: E402,F401,I001
+
+__all__ = ['__version__']

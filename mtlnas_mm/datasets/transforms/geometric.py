@@ -1,0 +1,216 @@
+"""Geometric transforms that keep surface normals and invalid markers right.
+
+mmseg's ``RandomFlip`` / ``Resize`` move every map listed in
+``results['seg_fields']`` but treat a normal map like an image: a flip moves
+the vectors without mirroring them, and a resize would interpolate them
+without renormalising. These subclasses fix that and keep invalid pixels
+invalid (normal (0,0,0), depth 0, label 255). mmseg's ``RandomCrop`` needs
+no change: it slices every ``seg_fields`` entry with the same box.
+"""
+import math
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmseg.datasets.transforms import RandomFlip, Resize
+from mmseg.registry import TRANSFORMS
+
+#: Component(s) of a normal that a flip negates (channel 0 = x, 1 = y).
+_FLIP_AXES = {'horizontal': (0, ), 'vertical': (1, ), 'diagonal': (0, 1)}
+
+
+def resize_normal_map(normal: np.ndarray, size_wh: Tuple[int, int],
+                      eps: float = 1e-6) -> np.ndarray:
+    """Resize an HxWx3 normal map to ``size_wh`` = (w, h).
+
+    Vectors are interpolated bilinearly and renormalised; invalid (zero)
+    vectors add nothing to the interpolated direction, and the validity
+    mask is resized with nearest neighbour so invalid regions stay invalid
+    (an output pixel is valid iff its nearest source pixel is valid and the
+    interpolated vector is not degenerate).
+    """
+    normal = np.ascontiguousarray(normal, dtype=np.float32)
+    valid = np.any(normal != 0, axis=-1).astype(np.uint8)
+    out = mmcv.imresize(normal, size_wh, interpolation='bilinear',
+                        backend='cv2')
+    valid = mmcv.imresize(valid, size_wh, interpolation='nearest',
+                          backend='cv2').astype(bool)
+    norm = np.linalg.norm(out, axis=-1)
+    ok = valid & (norm > eps)
+    res = np.zeros_like(out)
+    res[ok] = out[ok] / norm[ok, None]
+    return res
+
+
+def flip_normal_map(normal: np.ndarray, direction: str) -> np.ndarray:
+    """Mirror the vectors of an already spatially flipped normal map:
+    ``x -> -x`` for a horizontal flip, ``y -> -y`` for a vertical one.
+    Zero (invalid) vectors stay +0."""
+    if direction not in _FLIP_AXES:
+        raise ValueError(f'unknown flip direction {direction!r}')
+    out = np.array(normal, dtype=np.float32, copy=True)
+    for axis in _FLIP_AXES[direction]:
+        out[..., axis] = 0.0 - out[..., axis]
+    return out
+
+
+@TRANSFORMS.register_module()
+class NormalAwareRandomFlip(RandomFlip):
+    """mmseg ``RandomFlip`` that also mirrors the normal vectors.
+
+    Every ``seg_fields`` entry is flipped spatially by mmseg; the entries
+    named in ``normal_keys`` then get their x (horizontal), y (vertical) or
+    both (diagonal) components negated. Arguments are those of mmseg's
+    ``RandomFlip`` (``prob``, ``direction``, ``swap_seg_labels``) plus:
+
+    Args:
+        normal_keys (Sequence[str]): keys holding HxWx3 normal maps.
+            Defaults to ``('gt_normal_map',)``.
+    """
+
+    def __init__(self, *args,
+                 normal_keys: Sequence[str] = ('gt_normal_map', ),
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.normal_keys = tuple(normal_keys)
+
+    def _flip(self, results: dict) -> None:
+        super()._flip(results)
+        direction = results['flip_direction']
+        fields = results.get('seg_fields', [])
+        for key in self.normal_keys:
+            if key in fields and results.get(key) is not None:
+                results[key] = flip_normal_map(results[key], direction)
+
+    def __repr__(self) -> str:
+        return (super().__repr__()[:-1] +
+                f', normal_keys={self.normal_keys})')
+
+
+@TRANSFORMS.register_module()
+class NormalAwareResize(Resize):
+    """mmseg ``Resize`` with normal-map support.
+
+    The image is resized as by mmseg. Maps in ``seg_fields`` are resized to
+    the new image size: normal maps (``normal_keys``) bilinearly with
+    renormalisation and a nearest-resized invalid mask
+    (:func:`resize_normal_map`), every other map (labels, depth) with
+    nearest neighbour, so ignore/invalid values are never blended. Usable
+    inside ``RandomResize(..., resize_type='NormalAwareResize')``.
+
+    Args:
+        normal_keys (Sequence[str]): keys holding HxWx3 normal maps.
+            Defaults to ``('gt_normal_map',)``.
+        **kwargs: mmseg ``Resize`` arguments (``scale``, ``scale_factor``,
+            ``keep_ratio``, ``interpolation``, ...).
+    """
+
+    def __init__(self, *args,
+                 normal_keys: Sequence[str] = ('gt_normal_map', ),
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.normal_keys = tuple(normal_keys)
+
+    def _target_size(self, results: dict, seg: np.ndarray) -> Tuple[int, int]:
+        img = results.get('img')
+        if img is not None:
+            return img.shape[1], img.shape[0]
+        h, w = seg.shape[:2]
+        if self.keep_ratio:
+            return mmcv.rescale_size((w, h), results['scale'])
+        return tuple(results['scale'])
+
+    def _resize_seg(self, results: dict) -> None:
+        for key in results.get('seg_fields', []):
+            seg = results.get(key)
+            if seg is None:
+                continue
+            size = self._target_size(results, seg)
+            if key in self.normal_keys:
+                results[key] = resize_normal_map(seg, size)
+            else:
+                results[key] = mmcv.imresize(seg, size,
+                                             interpolation='nearest',
+                                             backend=self.backend)
+
+
+@TRANSFORMS.register_module()
+class MultiTaskPad(BaseTransform):
+    """Pad the image and every ``seg_fields`` map at the bottom/right.
+
+    Each map is padded with its own invalid value: labels with
+    ``seg_pad_val`` (255), normals with ``normal_pad_val`` (0 = invalid
+    vector), depth with ``depth_pad_val`` (0 = invalid). Meant for training
+    pipelines, e.g. MTL-NAS's "pad to 321 if smaller, then random-crop
+    321": ``dict(type='MultiTaskPad', size=(321, 321))`` before
+    ``RandomCrop``.
+
+    Args:
+        size (tuple[int, int], optional): minimum output size ``(h, w)``
+            (like ``RandomCrop``'s ``crop_size``); larger images are kept.
+        size_divisor (int, optional): round the output size up to a
+            multiple of this.
+        pad_val (float): image padding value. Defaults to 0.
+        seg_pad_val (int): padding of ``gt_seg_map`` and of any other map
+            not listed below. Defaults to 255.
+        normal_pad_val (float): padding of ``gt_normal_map``. Defaults to 0.
+        depth_pad_val (float): padding of ``gt_depth_map``. Defaults to 0.
+        pad_vals (dict, optional): explicit padding values of other keys.
+    """
+
+    def __init__(self,
+                 size: Optional[Union[int, Tuple[int, int]]] = None,
+                 size_divisor: Optional[int] = None,
+                 pad_val: float = 0,
+                 seg_pad_val: int = 255,
+                 normal_pad_val: float = 0.,
+                 depth_pad_val: float = 0.,
+                 pad_vals: Optional[Dict[str, float]] = None) -> None:
+        if size is None and size_divisor is None:
+            raise ValueError('MultiTaskPad needs size or size_divisor')
+        if isinstance(size, int):
+            size = (size, size)
+        self.size = tuple(size) if size is not None else None
+        self.size_divisor = size_divisor
+        self.pad_val = pad_val
+        self.seg_pad_val = seg_pad_val
+        self.pad_vals = dict(gt_seg_map=seg_pad_val,
+                             gt_normal_map=normal_pad_val,
+                             gt_depth_map=depth_pad_val)
+        self.pad_vals.update(pad_vals or {})
+
+    @staticmethod
+    def _pad(arr: np.ndarray, ph: int, pw: int, value: float) -> np.ndarray:
+        widths = [(0, ph), (0, pw)] + [(0, 0)] * (arr.ndim - 2)
+        return np.pad(arr, widths, mode='constant', constant_values=value)
+
+    def transform(self, results: dict) -> dict:
+        h, w = results['img'].shape[:2]
+        th, tw = h, w
+        if self.size is not None:
+            th, tw = max(th, self.size[0]), max(tw, self.size[1])
+        if self.size_divisor:
+            d = self.size_divisor
+            th, tw = math.ceil(th / d) * d, math.ceil(tw / d) * d
+        ph, pw = th - h, tw - w
+        if ph or pw:
+            results['img'] = self._pad(results['img'], ph, pw, self.pad_val)
+            for key in results.get('seg_fields', []):
+                if results.get(key) is None:
+                    continue
+                if results[key].shape[:2] != (h, w):
+                    raise ValueError(
+                        f'{key} is {results[key].shape[:2]} but the image is '
+                        f'{(h, w)} ({results.get("img_path", "?")})')
+                value = self.pad_vals.get(key, self.seg_pad_val)
+                results[key] = self._pad(results[key], ph, pw, value)
+        results['img_shape'] = (th, tw)
+        results['pad_shape'] = (th, tw)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self.size}, '
+                f'size_divisor={self.size_divisor}, pad_val={self.pad_val}, '
+                f'pad_vals={self.pad_vals})')

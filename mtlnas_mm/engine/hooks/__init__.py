@@ -1,0 +1,9 @@
+from .architecture_hook import GATE_HISTORY, ArchitectureHook
+from .min_entropy_hook import MinEntropyHook, poly_ramp
+from .rng_state_hook import (RESUMED_RNG_STATE, RNGStateHook, get_rng_state,
+                             set_rng_state)
+
+__all__ = [
+    'ArchitectureHook', 'MinEntropyHook', 'RNGStateHook', 'poly_ramp',
+    'get_rng_state', 'set_rng_state', 'GATE_HISTORY', 'RESUMED_RNG_STATE'
+]

@@ -1,0 +1,87 @@
+"""Write the searched architecture and the gate history during a search."""
+import json
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import master_only
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmseg.registry import HOOKS
+
+GATE_HISTORY = 'gate_history.jsonl'
+
+
+@HOOKS.register_module()
+class ArchitectureHook(Hook):
+    """Export the current architecture and record gate curves.
+
+    * every ``interval`` iterations and at the end of training it writes
+      ``{work_dir}/{out_dir}/arch_iter_{n}.json`` (and ``arch_final.json``
+      at the end): the candidate edges, their gate probabilities and the
+      kept set (alpha > 0), in the one export format of
+      :class:`mtlnas_mm.structures.Architecture`;
+    * every ``history_interval`` iterations it appends one JSON line
+      ``{"iter": n, "gates": {edge_key: p}}`` to ``gate_history.jsonl``,
+      which ``tools/visualize_arch.py`` turns into gate curves.
+
+    On resume, history lines written after the resumed checkpoint (by the
+    crashed run) are dropped, so the curves have no duplicate iterations.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, interval: int = 1000, history_interval: int = 10,
+                 out_dir: str = 'arch') -> None:
+        if interval <= 0 or history_interval <= 0:
+            raise ValueError('ArchitectureHook: intervals must be positive')
+        self.interval = interval
+        self.history_interval = history_interval
+        self.out_dir = out_dir
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _dir(self, runner) -> str:
+        path = osp.join(runner.work_dir, self.out_dir)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    @master_only
+    def before_train(self, runner) -> None:
+        path = osp.join(self._dir(runner), GATE_HISTORY)
+        if not osp.exists(path):
+            return
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+        kept = [
+            line for line in lines if json.loads(line)['iter'] <= runner.iter
+        ]
+        if len(kept) != len(lines):
+            with open(path, 'w') as f:
+                f.writelines(kept)
+
+    @master_only
+    def after_train_iter(self, runner, batch_idx: int,
+                         data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        it = runner.iter + 1
+        if it % self.history_interval == 0 or it == 1:
+            arch = self._model(runner).architecture()
+            with open(osp.join(self._dir(runner), GATE_HISTORY), 'a') as f:
+                f.write(json.dumps({'iter': it, 'gates': arch.gates}) + '\n')
+        if self.every_n_train_iters(runner, self.interval):
+            self.dump(runner, f'arch_iter_{it}.json')
+
+    @master_only
+    def after_train(self, runner) -> None:
+        self.dump(runner, 'arch_final.json')
+
+    def dump(self, runner, name: str) -> str:
+        path = osp.join(self._dir(runner), name)
+        self._model(runner).architecture().dump(path)
+        runner.logger.info(f'architecture written to {path}')
+        return path

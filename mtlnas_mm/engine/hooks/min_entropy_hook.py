@@ -1,0 +1,114 @@
+"""Minimum-entropy regularisation and gate-temperature schedule."""
+from typing import Optional, Sequence, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmseg.registry import HOOKS
+
+
+def poly_ramp(progress: float, start: float, end: float, period: Tuple[float,
+                                                                       float],
+              power: float) -> float:
+    """MTL-NAS ``poly`` schedule: ``start`` until ``period[0]``, then
+    ``start + (end - start) * ((p - a) / (b - a)) ** power`` until
+    ``period[1]``, then ``end`` (``p`` = fraction of the run done).
+
+    ``period=(0, 0)`` gives ``start`` at iteration 0 and ``end`` from
+    iteration 1 on, the official default for the entropy weight.
+    """
+    a, b = period
+    if progress <= a:
+        return start
+    if progress >= b:
+        return end
+    return start + (end - start) * ((progress - a) / (b - a))**power
+
+
+@HOOKS.register_module()
+class MinEntropyHook(Hook):
+    """Drive the gates to 0/1 and anneal the sampled gates' temperature.
+
+    Before every training iteration it sets, on the model,
+
+    * ``entropy_weight`` = lambda_H(t): the coefficient of the mean binary
+      entropy of the gates, which the training step adds to the
+      *architecture* loss only (spec section 4).  Default: 0 at t=0, then
+      a constant 10 (``period=(0, 0)``); ``period=(0, 1)`` is a linear ramp.
+    * the temperature of the relaxed-Bernoulli gates of the weight step,
+      ``tau(t) = max(min_temperature, (1 - t/T) ** temperature_power)``
+      (spec section 2.2; ``temperature_power=0`` keeps tau = 1).
+
+    Both are pure functions of ``runner.iter``, so a resumed run continues
+    the schedules exactly without stored state.  After every iteration it
+    publishes ``entropy_weight``, ``temperature``, the gate entropy and gate
+    statistics (mean, fraction of near-binary gates, kept edges) through the
+    message hub, so they appear in mmengine's logs and visualiser backends.
+
+    Args:
+        entropy_weight: lambda_H at the end of the ramp (10 in MTL-NAS).
+        entropy_period: ramp period as fractions of ``max_iters``.
+        entropy_power: ramp power.
+        temperature_power: exponent of the temperature schedule (2).
+        min_temperature: lower bound of tau (avoids 0/0 at the last step).
+        binary_margin: a gate counts as near-binary if p < margin or
+            p > 1 - margin.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self,
+                 entropy_weight: float = 10.0,
+                 entropy_period: Sequence[float] = (0.0, 0.0),
+                 entropy_power: float = 1.0,
+                 temperature_power: float = 2.0,
+                 min_temperature: float = 1e-3,
+                 binary_margin: float = 0.05) -> None:
+        if entropy_weight < 0:
+            raise ValueError('MinEntropyHook: entropy_weight must be >= 0')
+        if len(entropy_period) != 2 or entropy_period[0] > entropy_period[1]:
+            raise ValueError('MinEntropyHook: entropy_period must be '
+                             f'(begin, end) with begin <= end, got '
+                             f'{entropy_period}')
+        self.entropy_weight = entropy_weight
+        self.entropy_period = tuple(entropy_period)
+        self.entropy_power = entropy_power
+        self.temperature_power = temperature_power
+        self.min_temperature = min_temperature
+        self.binary_margin = binary_margin
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def schedule(self, it: int, max_iters: int) -> Tuple[float, float]:
+        """``(entropy_weight, temperature)`` at iteration ``it``."""
+        progress = it / max(1, max_iters)
+        weight = poly_ramp(progress, 0.0, self.entropy_weight,
+                           self.entropy_period, self.entropy_power)
+        temperature = max(self.min_temperature,
+                          (1.0 - progress)**self.temperature_power)
+        return weight, temperature
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
+        model = self._model(runner)
+        weight, temperature = self.schedule(runner.iter, runner.max_iters)
+        model.entropy_weight = weight
+        model.set_temperature(temperature)
+        runner.message_hub.update_scalar('train/entropy_weight', weight)
+        runner.message_hub.update_scalar('train/temperature', temperature)
+
+    def after_train_iter(self, runner, batch_idx: int,
+                         data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        probs = self._model(runner).gate_probs().detach()
+        if probs.numel() == 0:
+            return
+        margin = self.binary_margin
+        near_binary = ((probs < margin) | (probs > 1 - margin)).float()
+        hub = runner.message_hub
+        hub.update_scalar('train/gate_mean', probs.mean().item())
+        hub.update_scalar('train/gate_binary_frac', near_binary.mean().item())
+        hub.update_scalar('train/gate_kept', int((probs > 0.5).sum()))

@@ -1,0 +1,118 @@
+"""Two optimizers for a bilevel search: network weights and architecture.
+
+MTL-NAS (like DARTS) updates two disjoint parameter sets with two optimizers:
+the network weights with SGD (poly schedule, lr multipliers for the fusion
+ops and classifiers) and the architecture logits (alphas) with Adam.  The
+split between them is *one fact*, owned by the model:
+``model.arch_parameters()`` returns the alphas, every other trainable
+parameter is a network weight.  Selecting by that accessor (instead of by
+child-module names, as MMRazor does) lets the alphas live next to the
+fusion ops they gate.
+"""
+import copy
+from typing import Dict, List, Optional
+
+import torch.nn as nn
+from mmengine.model import is_model_wrapper
+from mmengine.optim import (DefaultOptimWrapperConstructor, OptimWrapper,
+                            OptimWrapperDict)
+from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
+from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+WEIGHTS = 'weights'
+ARCH = 'arch'
+
+
+class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Build one optimizer over a subset of a model's parameters.
+
+    ``paramwise_cfg`` (``custom_keys`` with ``lr_mult``/``decay_mult``,
+    ``norm_decay_mult`` ...) is applied exactly as mmengine does for the full
+    model; the groups of parameters outside ``keep`` are then dropped.
+    """
+
+    def build(self, model: nn.Module, keep: List[nn.Parameter]) -> OptimWrapper:
+        keep_ids = {id(p) for p in keep}
+        groups: List[dict] = []
+        self.add_params(groups, model)
+        groups = [g for g in groups if id(g['params'][0]) in keep_ids]
+        if not groups:
+            raise ValueError('the optimizer would own no parameter; check '
+                             'the model (no trainable parameters in this '
+                             'subset)')
+        optimizer_cfg = self.optimizer_cfg.copy()
+        optimizer_cfg['params'] = groups
+        optimizer = OPTIMIZERS.build(optimizer_cfg)
+        wrapper_cfg = self.optim_wrapper_cfg.copy()
+        wrapper_cfg.setdefault('type', 'OptimWrapper')
+        return OPTIM_WRAPPERS.build(
+            wrapper_cfg, default_args=dict(optimizer=optimizer))
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class BilevelOptimWrapperConstructor:
+    """Build ``OptimWrapperDict(weights=..., arch=...)`` for a search.
+
+    Config example (MTL-NAS recipe)::
+
+        optim_wrapper = dict(
+            constructor='BilevelOptimWrapperConstructor',
+            weights=dict(
+                optimizer=dict(type='SGD', lr=1e-3, momentum=0.9,
+                               weight_decay=2.5e-4),
+                paramwise_cfg=dict(custom_keys={
+                    'neck': dict(lr_mult=100.),
+                    'conv_seg.weight': dict(lr_mult=10.),
+                    'conv_seg.bias': dict(lr_mult=20.)})),
+            arch=dict(optimizer=dict(type='Adam', lr=1e-3,
+                                     betas=(0.5, 0.999), weight_decay=1e-3)))
+
+    Each sub-config is a normal mmengine optim-wrapper config (``type``,
+    ``optimizer``, ``paramwise_cfg``, ``clip_grad``, ...).  Give schedules per
+    optimizer with ``param_scheduler = dict(weights=[...], arch=[])``: a list
+    would be applied to both optimizers.
+    """
+
+    def __init__(self, optim_wrapper_cfg: Dict[str, dict],
+                 paramwise_cfg: Optional[dict] = None) -> None:
+        if paramwise_cfg is not None:
+            raise ValueError(
+                'BilevelOptimWrapperConstructor: put paramwise_cfg inside '
+                f'the "{WEIGHTS}" or "{ARCH}" sub-config, not at top level')
+        unknown = set(optim_wrapper_cfg) - {WEIGHTS, ARCH}
+        missing = {WEIGHTS, ARCH} - set(optim_wrapper_cfg)
+        if unknown or missing:
+            raise KeyError(
+                'BilevelOptimWrapperConstructor expects exactly the keys '
+                f'"{WEIGHTS}" and "{ARCH}" in optim_wrapper; unknown: '
+                f'{sorted(unknown)}, missing: {sorted(missing)}')
+        self.constructors = {}
+        for key, cfg in optim_wrapper_cfg.items():
+            cfg = copy.deepcopy(dict(cfg))
+            sub_paramwise = cfg.pop('paramwise_cfg', None)
+            self.constructors[key] = _SubsetOptimWrapperConstructor(
+                cfg, sub_paramwise)
+
+    def __call__(self, model: nn.Module) -> OptimWrapperDict:
+        if is_model_wrapper(model):
+            model = model.module
+        if not hasattr(model, 'arch_parameters'):
+            raise TypeError(
+                f'{type(model).__name__} has no arch_parameters(); the '
+                'bilevel optimizer needs a searchable model')
+        arch = [p for p in model.arch_parameters() if p.requires_grad]
+        if not arch:
+            raise ValueError(
+                f'{type(model).__name__}.arch_parameters() is empty: the '
+                'model has nothing to search (fixed architecture or no '
+                'neck); use a plain optim_wrapper for it')
+        arch_ids = {id(p) for p in arch}
+        weights = [
+            p for p in model.parameters()
+            if p.requires_grad and id(p) not in arch_ids
+        ]
+        return OptimWrapperDict(
+            **{
+                WEIGHTS: self.constructors[WEIGHTS].build(model, weights),
+                ARCH: self.constructors[ARCH].build(model, arch),
+            })

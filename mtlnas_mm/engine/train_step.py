@@ -1,0 +1,149 @@
+"""The training step of a (bilevel) multi-task search, shared by the model
+and its DDP wrapper.
+
+One iteration of MTL-NAS (spec section 3.2), first order:
+
+1. **architecture step** on a batch of the held-out split: gates in
+   ``arch_gate_mode`` (deterministic sigmoid by default), loss = task losses
+   + ``entropy_weight * mean binary entropy of the gates``; only the
+   architecture optimizer steps.
+2. **weight step** on a batch of the training split: gates in
+   ``weight_gate_mode`` (relaxed-Bernoulli samples by default), loss = task
+   losses; only the weight optimizer steps.
+
+Both optimizers are zeroed before *each* backward and after the last one:
+``OptimWrapper.update_params`` only zeroes its own parameters, so without
+this the alpha step would leave validation gradients on the weights and the
+weight step training gradients on the alphas (the defect found in MMRazor's
+DARTS).  A loss that is NaN/inf stops the run with an error that names the
+iteration, the step and the offending loss terms, before any optimizer
+steps on it.
+"""
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+from .optimizers import ARCH, WEIGHTS
+
+#: keys of the batch dict yielded by :class:`BilevelIterBasedTrainLoop`
+WEIGHT_BATCH = 'weight'
+ARCH_BATCH = 'arch'
+
+LossFn = Callable[[dict], Dict[str, torch.Tensor]]
+
+
+def _current_iter() -> Union[int, str]:
+    try:
+        return MessageHub.get_current_instance().get_info('iter', '?')
+    except Exception:  # no message hub outside a runner
+        return '?'
+
+
+def check_finite(loss: torch.Tensor, losses: Mapping[str, torch.Tensor],
+                 phase: str) -> None:
+    """Raise ``FloatingPointError`` naming the iteration, phase and terms."""
+    if bool(torch.isfinite(loss)):
+        return
+    bad = []
+    for name, value in losses.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if torch.is_tensor(v) and not bool(torch.isfinite(v).all()):
+                bad.append(f'{name}={v.detach().float().mean().item()}')
+                break
+    raise FloatingPointError(
+        f'non-finite loss at iteration {_current_iter()} in the {phase} '
+        f'step: {", ".join(bad) or f"total={loss.item()}"}. The run is '
+        'stopped before the optimizer applies it (the gates and weights '
+        'of the last checkpoint are intact); lower the learning rate or '
+        'check the data of this task.')
+
+
+def _step(model, loss_fn: LossFn, batch: dict, wrapper: OptimWrapper,
+          all_wrappers: OptimWrapper, phase: str,
+          extra_losses: Optional[Callable[[], Dict[str, torch.Tensor]]] = None
+          ) -> Dict[str, torch.Tensor]:
+    all_wrappers.zero_grad()
+    with wrapper.optim_context(model):
+        data = model.data_preprocessor(batch, True)
+        losses = loss_fn(data)
+        if extra_losses is not None:
+            losses.update(extra_losses())
+    loss, log_vars = model.parse_losses(losses)
+    check_finite(loss, losses, phase)
+    wrapper.update_params(loss)
+    all_wrappers.zero_grad()
+    return log_vars
+
+
+def bilevel_train_step(model, data: Union[dict, tuple, list],
+                       optim_wrapper: Union[OptimWrapper, OptimWrapperDict],
+                       loss_fn: Optional[LossFn] = None
+                       ) -> Dict[str, torch.Tensor]:
+    """Run one training iteration of ``model``.
+
+    Args:
+        model: the (unwrapped) multi-task model; must provide
+            ``data_preprocessor``, ``parse_losses`` and, for a search,
+            ``set_gate_mode``, ``entropy`` and ``entropy_weight``.
+        data: a normal batch (plain training) or
+            ``dict(weight=batch, arch=batch)`` from the bilevel loop.
+        optim_wrapper: an ``OptimWrapper`` (plain training) or
+            ``OptimWrapperDict(weights=..., arch=...)`` (search).
+        loss_fn: computes the loss dict from a preprocessed batch; defaults
+            to ``model(**data, mode='loss')``.  The DDP wrapper passes its
+            own forward so gradients are all-reduced (alphas included).
+    """
+    if loss_fn is None:
+        def loss_fn(d):  # noqa: E306
+            return model._run_forward(d, mode='loss')
+
+    bilevel = isinstance(data, Mapping) and ARCH_BATCH in data
+    if not bilevel:
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            if set(optim_wrapper.keys()) != {WEIGHTS}:
+                raise ValueError(
+                    'a bilevel optim_wrapper (weights + arch) needs the '
+                    'bilevel train loop (train_cfg type '
+                    "'BilevelIterBasedTrainLoop')")
+            optim_wrapper = optim_wrapper[WEIGHTS]
+        return _step(model, loss_fn, data, optim_wrapper, optim_wrapper,
+                     'training')
+
+    if not isinstance(optim_wrapper, OptimWrapperDict) or \
+            set(optim_wrapper.keys()) != {WEIGHTS, ARCH}:
+        raise ValueError(
+            'the bilevel loop needs optim_wrapper with '
+            "constructor='BilevelOptimWrapperConstructor' (keys "
+            f'"{WEIGHTS}" and "{ARCH}")')
+    train_cfg = getattr(model, 'train_cfg', None) or {}
+    arch_mode = train_cfg.get('arch_gate_mode', 'sigmoid')
+    weight_mode = train_cfg.get('weight_gate_mode', 'relaxed')
+
+    def entropy_term() -> Dict[str, torch.Tensor]:
+        weight = float(getattr(model, 'entropy_weight', 0.0))
+        entropy = model.entropy()
+        out = {'entropy': entropy.detach()}
+        if weight > 0:
+            out['loss_entropy'] = weight * entropy
+        return out
+
+    model.set_gate_mode(arch_mode)
+    log_arch = _step(model, loss_fn, data[ARCH_BATCH], optim_wrapper[ARCH],
+                     optim_wrapper, 'architecture', entropy_term)
+    model.set_gate_mode(weight_mode)
+    log_weight = _step(model, loss_fn, data[WEIGHT_BATCH],
+                       optim_wrapper[WEIGHTS], optim_wrapper, 'weight')
+    log_vars = dict(log_weight)
+    log_vars.update({f'arch.{k}': v for k, v in log_arch.items()})
+    return log_vars
+
+
+def split_bilevel_batch(data) -> Tuple[Optional[dict], Optional[dict]]:
+    """Return ``(weight_batch, arch_batch)`` of a loop batch (or the batch
+    and None for plain training)."""
+    if isinstance(data, Mapping) and ARCH_BATCH in data:
+        return data[WEIGHT_BATCH], data[ARCH_BATCH]
+    return data, None

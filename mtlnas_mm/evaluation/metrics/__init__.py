@@ -1,0 +1,9 @@
+"""Multi-task metrics (registered in mmseg's METRICS)."""
+from .depth_metric import PooledDepthMetric
+from .multi_task_metric import DEFAULT_LOWER_IS_BETTER, MultiTaskMetric
+from .normal_metric import SurfaceNormalMetric, normal_angles
+
+__all__ = [
+    'SurfaceNormalMetric', 'PooledDepthMetric', 'MultiTaskMetric',
+    'normal_angles', 'DEFAULT_LOWER_IS_BETTER'
+]

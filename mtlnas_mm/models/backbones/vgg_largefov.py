@@ -1,0 +1,137 @@
+"""DeepLab-LargeFOV VGG, split into one searchable layer per 3x3 conv."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmseg.registry import MODELS
+from .staged import StagedBackboneMixin
+
+
+@MODELS.register_module()
+class VGGLargeFOV(StagedBackboneMixin, BaseModule):
+    """VGG with BatchNorm, output stride 8, as the MTL-NAS / NDDR-CNN trunk.
+
+    DeepLab-LargeFOV layout (spec section 1.1): five blocks of 3x3 conv +
+    BN + ReLU; the pools before blocks 2-4 are 3x3 / stride 2 (padding 1),
+    the pool before block 5 is 3x3 / stride 1 and block 5 convs use dilation
+    2.  The pool after block 5 and fc6-fc8 belong to
+    :class:`~mtlnas_mm.models.heads.LargeFOVHead`.
+
+    The network is split into one *layer* per 3x3 conv (13 for VGG-16); a
+    layer that opens a block also runs the pool in front of it.  Modules are
+    stored flat in ``features`` with the indices of mmpretrain's ``VGG``
+    (``features.<k>.conv`` / ``features.<k>.bn``; pools take the indices of
+    mmpretrain's pools), so an mmpretrain ``vgg*_bn`` checkpoint loads with
+    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+
+    Args:
+        depth: 11, 13, 16 or 19.
+        in_channels: input channels.
+        base_channels: width of block 1; blocks have
+            ``base * (1, 2, 4, 8, 8)`` channels (64 = standard VGG).
+        dilations: conv dilation of every block.
+        pool_strides: stride of the 3x3 max-pool in front of blocks 2-5.
+        out_indices: blocks whose last-layer output ``forward`` returns.
+        norm_cfg: BN config; MTL-NAS uses eps 1e-3, momentum 0.05.
+        act_cfg: activation after each BN.
+        norm_eval: keep BN layers in eval mode during training.
+        init_cfg: mmengine init config.
+    """
+
+    arch_settings: Dict[int, Tuple[int, ...]] = {
+        11: (1, 1, 2, 2, 2),
+        13: (2, 2, 2, 2, 2),
+        16: (2, 2, 3, 3, 3),
+        19: (2, 2, 4, 4, 4),
+    }
+    width_mults = (1, 2, 4, 8, 8)
+
+    def __init__(self,
+                 depth: int = 16,
+                 in_channels: int = 3,
+                 base_channels: int = 64,
+                 dilations: Sequence[int] = (1, 1, 1, 1, 2),
+                 pool_strides: Sequence[int] = (2, 2, 2, 1),
+                 out_indices: Sequence[int] = (0, 1, 2, 3, 4),
+                 norm_cfg: Optional[dict] = dict(
+                     type='BN', eps=1e-3, momentum=0.05),
+                 act_cfg: dict = dict(type='ReLU'),
+                 norm_eval: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if depth not in self.arch_settings:
+            raise KeyError(f'VGGLargeFOV: invalid depth {depth}; choose from '
+                           f'{sorted(self.arch_settings)}')
+        stage_blocks = self.arch_settings[depth]
+        num_blocks = len(stage_blocks)
+        if len(dilations) != num_blocks:
+            raise ValueError(f'VGGLargeFOV: dilations needs {num_blocks} '
+                             f'values, got {tuple(dilations)}')
+        if len(pool_strides) != num_blocks - 1:
+            raise ValueError(f'VGGLargeFOV: pool_strides needs '
+                             f'{num_blocks - 1} values, got '
+                             f'{tuple(pool_strides)}')
+        if not out_indices or any(not 0 <= i < num_blocks
+                                  for i in out_indices):
+            raise ValueError(f'VGGLargeFOV: out_indices must be in '
+                             f'[0, {num_blocks}), got {tuple(out_indices)}')
+        self.depth = depth
+        self.out_indices = tuple(out_indices)
+        self.norm_eval = norm_eval
+
+        features: List[nn.Module] = []
+        layer_modules: List[Tuple[int, ...]] = []
+        layer_channels: List[int] = []
+        layer_blocks: List[int] = []
+        channels = in_channels
+        for b, num_convs in enumerate(stage_blocks):
+            out_channels = base_channels * self.width_mults[b]
+            pool_idx = None
+            if b > 0:
+                pool_idx = len(features)
+                features.append(
+                    nn.MaxPool2d(3, stride=pool_strides[b - 1], padding=1))
+            for c in range(num_convs):
+                conv_idx = len(features)
+                features.append(
+                    ConvModule(
+                        channels,
+                        out_channels,
+                        3,
+                        padding=dilations[b],
+                        dilation=dilations[b],
+                        bias=True,
+                        norm_cfg=norm_cfg,
+                        act_cfg=act_cfg))
+                channels = out_channels
+                opens_block = c == 0 and pool_idx is not None
+                layer_modules.append((pool_idx, conv_idx) if opens_block else
+                                     (conv_idx, ))
+                layer_channels.append(out_channels)
+                layer_blocks.append(b)
+        self.features = nn.Sequential(*features)
+        self._layer_modules = layer_modules
+        self.layer_channels = layer_channels
+        self.layer_blocks = layer_blocks
+
+    def forward_stem(self, x: Tensor) -> Tensor:
+        """VGG has no stem: layer 0 takes the image."""
+        return x
+
+    def forward_layer(self, i: int, x: Tensor) -> Tensor:
+        """Run layer ``i`` (its preceding pool, if any, and one conv)."""
+        for k in self._layer_modules[i]:
+            x = self.features[k](x)
+        return x
+
+    def train(self, mode: bool = True) -> 'VGGLargeFOV':
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self

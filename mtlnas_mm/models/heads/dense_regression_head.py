@@ -1,0 +1,174 @@
+"""Turn any mmseg decode head into a dense regression head."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.structures import PixelData
+from torch import Tensor
+
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from .postprocess import prediction_size, restore_prediction
+
+
+@MODELS.register_module()
+class DenseRegressionHead(BaseModule):
+    """Dense regression (surface normals or depth) on top of a decode head.
+
+    The wrapped ``decoder`` is any mmseg decode head config (``FCNHead``,
+    :class:`LargeFOVHead`, ...); its ``num_classes`` is the number of output
+    channels (3 for normals, 1 for depth) and is filled in when absent.  Its
+    own ``loss_decode`` is not used: the loss is ``loss`` below.
+
+    * ``task='normal'``: the prediction is L2-normalised; loss
+      :class:`CosineNormalLoss` (``1 - mean cosine`` over pixels whose gt is
+      not the zero vector) on the raw output bilinearly upsampled to the
+      label size.
+    * ``task='depth'``: the prediction is made positive (``depth_act``);
+      loss :class:`MaskedDepthLoss` (L1 or RMSE over pixels with gt > 0).
+
+    Ground truth is read from ``gt_normal_map`` / ``gt_depth_map`` of the
+    data samples; predictions are written to ``pred_normal_map`` /
+    ``pred_depth_map`` (:meth:`postprocess`).
+
+    Args:
+        decoder: mmseg decode head config.
+        task: ``'normal'`` or ``'depth'``.
+        loss: loss config; default ``CosineNormalLoss`` / ``MaskedDepthLoss``
+            (set ``loss_weight`` here, MTL-NAS uses 20 for normals).
+        align_corners: for every resize of this head; ``None`` = the
+            decoder's ``align_corners`` (MTL-NAS upsamples with True).
+        depth_act: ``'softplus'``, ``'exp'`` or ``'relu'`` (depth only).
+        init_cfg: mmengine init config.
+    """
+
+    task_settings: Dict[str, dict] = {
+        'normal': dict(
+            out_channels=3,
+            gt_field='gt_normal_map',
+            pred_field='pred_normal_map',
+            loss=dict(type='CosineNormalLoss', loss_weight=1.0)),
+        'depth': dict(
+            out_channels=1,
+            gt_field='gt_depth_map',
+            pred_field='pred_depth_map',
+            loss=dict(type='MaskedDepthLoss', mode='l1', loss_weight=1.0)),
+    }
+    depth_acts = ('softplus', 'exp', 'relu')
+
+    def __init__(self,
+                 decoder: dict,
+                 task: str = 'normal',
+                 loss: Optional[dict] = None,
+                 align_corners: Optional[bool] = None,
+                 depth_act: str = 'softplus',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if task not in self.task_settings:
+            raise ValueError(f'DenseRegressionHead: task must be one of '
+                             f'{sorted(self.task_settings)}, got {task!r}')
+        if depth_act not in self.depth_acts:
+            raise ValueError(f'DenseRegressionHead: depth_act must be one of '
+                             f'{self.depth_acts}, got {depth_act!r}')
+        settings = self.task_settings[task]
+        self.task = task
+        self.out_channels: int = settings['out_channels']
+        self.gt_field: str = settings['gt_field']
+        self.pred_field: str = settings['pred_field']
+        self.depth_act = depth_act
+
+        decoder = copy.deepcopy(dict(decoder))
+        n = decoder.setdefault('num_classes', self.out_channels)
+        if n != self.out_channels:
+            raise ValueError(
+                f'DenseRegressionHead(task={task!r}): decoder.num_classes '
+                f'must be {self.out_channels}, got {n}')
+        if self.out_channels == 1:
+            decoder.setdefault('threshold', 0.5)  # unused; silences mmseg
+        self.decoder = MODELS.build(decoder)
+        if not isinstance(self.decoder, BaseDecodeHead):
+            raise TypeError('DenseRegressionHead: decoder must be an mmseg '
+                            'BaseDecodeHead, got '
+                            f'{type(self.decoder).__name__}')
+        self.align_corners: bool = (
+            self.decoder.align_corners
+            if align_corners is None else bool(align_corners))
+        self.loss_module = MODELS.build(
+            copy.deepcopy(settings['loss']) if loss is None else loss)
+
+    @property
+    def is_vector(self) -> bool:
+        """Whether the prediction is a unit-vector field."""
+        return self.task == 'normal'
+
+    # ------------------------------------------------------------------
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Raw decoder output (before activation) at feature resolution."""
+        return self.decoder(inputs)
+
+    def activate(self, raw: Tensor) -> Tensor:
+        """Raw output -> prediction (unit normals / positive depth)."""
+        if self.task == 'normal':
+            return F.normalize(raw, dim=1)
+        if self.depth_act == 'softplus':
+            return F.softplus(raw)
+        if self.depth_act == 'exp':
+            return raw.exp()
+        return F.relu(raw)
+
+    def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
+        if tuple(x.shape[2:]) == tuple(size):
+            return x
+        return F.interpolate(
+            x, size=size, mode='bilinear', align_corners=self.align_corners)
+
+    # ------------------------------------------------------------------
+    def _stack_batch_gt(self, batch_data_samples: list) -> Tensor:
+        gts = []
+        for i, sample in enumerate(batch_data_samples):
+            if self.gt_field not in sample:
+                raise KeyError(f'DenseRegressionHead(task={self.task!r}): '
+                               f'data sample {i} has no "{self.gt_field}"')
+            gts.append(sample.get(self.gt_field).data)
+        return torch.stack(gts, dim=0)
+
+    def loss(self,
+             inputs: Sequence[Tensor],
+             batch_data_samples: list,
+             train_cfg: Optional[dict] = None) -> Dict[str, Tensor]:
+        """Loss dict, e.g. ``{'loss_normal': ...}``."""
+        return self.loss_by_feat(self.forward(inputs), batch_data_samples)
+
+    def loss_by_feat(self, raw: Tensor,
+                     batch_data_samples: list) -> Dict[str, Tensor]:
+        gt = self._stack_batch_gt(batch_data_samples)
+        raw = self._resize(raw, gt.shape[2:])
+        pred = raw if self.task == 'normal' else self.activate(raw)
+        return {self.loss_module.loss_name: self.loss_module(pred, gt)}
+
+    def predict(self,
+                inputs: Sequence[Tensor],
+                batch_img_metas: List[dict],
+                test_cfg: Optional[dict] = None) -> Tensor:
+        """Prediction at the padded input size (as ``predict_by_feat``)."""
+        raw = self._resize(self.forward(inputs),
+                           prediction_size(batch_img_metas))
+        return self.activate(raw)
+
+    def postprocess(self,
+                    pred: Tensor,
+                    data_samples: list,
+                    field: Optional[str] = None) -> list:
+        """Crop padding, undo flips, resize to ``ori_shape``; write
+        ``field`` (default :attr:`pred_field`) as ``PixelData``."""
+        field = field or self.pred_field
+        for i, sample in enumerate(data_samples):
+            out = restore_prediction(
+                pred[i:i + 1],
+                sample.metainfo,
+                align_corners=self.align_corners,
+                is_vector=self.is_vector)
+            sample.set_data({field: PixelData(data=out)})
+        return data_samples

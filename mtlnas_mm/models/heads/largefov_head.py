@@ -1,0 +1,74 @@
+"""DeepLab-LargeFOV classifier head (pool5, fc6, fc7, fc8)."""
+from typing import List, Sequence, Union
+
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from torch import Tensor
+
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+
+
+@MODELS.register_module()
+class LargeFOVHead(BaseDecodeHead):
+    """The task-specific top of DeepLab-LargeFOV (spec section 1.1).
+
+    ``maxpool 3/s1 -> avgpool 3/s1 (count_include_pad=False) -> fc6 (3x3,
+    dilation 12) + BN + ReLU + Dropout -> fc7 (1x1) + BN + ReLU + Dropout ->
+    conv_seg (fc8, 1x1 with bias)``.  Both dropouts are element-wise, as in
+    DeepLab (mmseg's default ``Dropout2d`` is replaced).
+
+    Args:
+        in_channels: channels of the selected input (512 for VGG-16).
+        channels: width of fc6/fc7 (1024 in MTL-NAS).
+        fc6_dilation: dilation of fc6.
+        dropout_ratio: dropout after fc6 and after fc7.
+        norm_cfg: BN of fc6/fc7 (MTL-NAS: eps 1e-3, momentum 0.05).
+        **kwargs: the other ``BaseDecodeHead`` arguments (``num_classes``,
+            ``in_index``, ``loss_decode``, ``align_corners``, ...).
+    """
+
+    def __init__(self,
+                 in_channels: Union[int, Sequence[int]] = 512,
+                 channels: int = 1024,
+                 fc6_dilation: int = 12,
+                 dropout_ratio: float = 0.5,
+                 norm_cfg: dict = dict(type='BN', eps=1e-3, momentum=0.05),
+                 **kwargs) -> None:
+        super().__init__(
+            in_channels,
+            channels,
+            dropout_ratio=dropout_ratio,
+            norm_cfg=norm_cfg,
+            **kwargs)
+        self.pool5 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1),
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
+        self.fc6 = ConvModule(
+            self.in_channels,
+            channels,
+            3,
+            padding=fc6_dilation,
+            dilation=fc6_dilation,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+        self.fc7 = ConvModule(
+            channels,
+            channels,
+            1,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+        if dropout_ratio > 0:
+            self.fc6_dropout = nn.Dropout(dropout_ratio)
+            self.dropout = nn.Dropout(dropout_ratio)  # applied in cls_seg
+        else:
+            self.fc6_dropout = nn.Identity()
+
+    def forward(self, inputs: List[Tensor]) -> Tensor:
+        """Logits at the input feature resolution."""
+        x = self._transform_inputs(inputs)
+        x = self.fc6_dropout(self.fc6(self.pool5(x)))
+        x = self.fc7(x)
+        return self.cls_seg(x)

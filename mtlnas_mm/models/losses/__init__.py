@@ -1,0 +1,3 @@
+from .regression_losses import CosineNormalLoss, MaskedDepthLoss
+
+__all__ = ['CosineNormalLoss', 'MaskedDepthLoss']

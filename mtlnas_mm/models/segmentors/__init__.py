@@ -1,0 +1,3 @@
+from .multi_task_supernet import MultiTaskSupernet
+
+__all__ = ['MultiTaskSupernet']

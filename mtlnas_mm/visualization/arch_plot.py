@@ -1,0 +1,98 @@
+"""Pictures of a search: the architecture and the gate curves."""
+import json
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..structures import Architecture  # noqa: E402
+
+
+def draw_architecture(arch: Architecture, out: str) -> str:
+    tasks: List[str] = list(arch.tasks)
+    num_layers = int(arch.meta.get('num_layers') or 1 + max(
+        max(e.source_layer, e.target_layer) for e in arch.edges))
+    fig_h = max(3.0, 0.35 * num_layers + 1.0)
+    fig, ax = plt.subplots(figsize=(1.8 * len(tasks) + 1.5, fig_h))
+    xs = {t: 1.5 * i for i, t in enumerate(tasks)}
+    for t in tasks:
+        ax.plot([xs[t]] * num_layers, range(num_layers), '-', color='0.6',
+                lw=2, zorder=1)
+        ax.scatter([xs[t]] * num_layers, range(num_layers), s=60,
+                   color='tab:blue', zorder=3)
+        ax.text(xs[t], -1.0, t, ha='center', va='bottom', fontsize=11,
+                fontweight='bold')
+    gates = arch.gates or {}
+    for edge in arch.edges:
+        x0, y0 = xs[edge.source_task], edge.source_layer
+        x1, y1 = xs[edge.target_task], edge.target_layer
+        # offset the two directions so A->B and B->A do not overlap
+        bend = 0.25 if x1 > x0 else -0.25
+        if edge in arch.kept:
+            p = gates.get(edge.key, 1.0)
+            ax.annotate(
+                '', xy=(x1, y1), xytext=(x0, y0),
+                arrowprops=dict(arrowstyle='->', color='tab:red',
+                                alpha=0.3 + 0.7 * p, lw=0.5 + 2.5 * p,
+                                connectionstyle=f'arc3,rad={bend}'),
+                zorder=2)
+        else:
+            ax.annotate(
+                '', xy=(x1, y1), xytext=(x0, y0),
+                arrowprops=dict(arrowstyle='-', color='0.85', lw=0.6,
+                                ls=':', connectionstyle=f'arc3,rad={bend}'),
+                zorder=0)
+    ax.set_ylim(num_layers, -1.5)
+    ax.set_xlim(-0.8, xs[tasks[-1]] + 0.8)
+    ax.set_yticks(range(num_layers))
+    ax.set_ylabel('layer')
+    ax.set_xticks([])
+    ax.set_title(f'{len(arch.kept)}/{len(arch.edges)} cross-task edges kept')
+    for side in ('top', 'right', 'bottom'):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def read_gate_history(path: str) -> Dict[str, list]:
+    iters: List[int] = []
+    curves: Dict[str, List[float]] = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                it, gates = rec['iter'], rec['gates']
+            except (ValueError, KeyError) as err:
+                raise ValueError(f'{path}:{n}: not a gate-history record '
+                                 f'({err})') from err
+            iters.append(it)
+            for key, p in gates.items():
+                curves.setdefault(key, []).append(p)
+    if not iters:
+        raise ValueError(f'{path}: no gate-history records')
+    return {'iters': iters, 'curves': curves}
+
+
+def draw_gate_curves(history: Dict[str, list], arch: Architecture,
+                     out: str) -> str:
+    kept = {e.key for e in arch.kept}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, values in history['curves'].items():
+        style = '-' if key in kept else '--'
+        ax.plot(history['iters'][-len(values):], values, style, lw=1,
+                alpha=0.8)
+    ax.axhline(0.5, color='k', lw=0.5)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('gate probability sigmoid(alpha)')
+    ax.set_title(f'{len(history["curves"])} edges (solid: kept)')
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,177 @@
+"""Metrics on hand-computed cases."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.structures import PixelData
+
+import mtlnas_mm.evaluation  # noqa: F401  (registers the metrics)
+from mmseg.evaluation import IoUMetric
+from mmseg.structures import SegDataSample
+from mtlnas_mm.evaluation.metrics import (MultiTaskMetric, PooledDepthMetric,
+                                          SurfaceNormalMetric)
+
+
+def normals_at_angles(angles_deg, invalid=0):
+    """gt (0,0,1) and pred at the given angles in the x-z plane, plus
+    ``invalid`` pixels whose gt is the zero vector (pred is garbage)."""
+    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    pred = np.stack([np.sin(a), np.zeros_like(a), np.cos(a)])
+    gt = np.tile(np.array([[0.], [0.], [1.]]), (1, a.size))
+    pred = np.concatenate([pred, np.ones((3, invalid))], axis=1)
+    gt = np.concatenate([gt, np.zeros((3, invalid))], axis=1)
+    as_map = lambda x: torch.tensor(x, dtype=torch.float32)[:, None, :]  # noqa
+    return as_map(pred), as_map(gt)
+
+
+def sample_dict(**fields):
+    return {k: dict(data=v) for k, v in fields.items()}
+
+
+def test_surface_normal_metric_pools_pixels_not_images():
+    metric = SurfaceNormalMetric()
+    p1, g1 = normals_at_angles([0, 10, 10], invalid=2)
+    p2, g2 = normals_at_angles([20, 90], invalid=1)
+    metric.process({}, [sample_dict(pred_normal_map=p1, gt_normal_map=g1)])
+    metric.process({}, [sample_dict(pred_normal_map=p2, gt_normal_map=g2)])
+    res = metric.evaluate(size=2)
+    # pooled angles: 0, 10, 10, 20, 90 (per-image mean would be 30.83)
+    assert res['mean'] == pytest.approx(26.0, abs=1e-4)
+    assert res['median'] == pytest.approx(10.0, abs=0.01)
+    assert res['rmse'] == pytest.approx(math.sqrt(8700 / 5), abs=1e-4)
+    assert res['11.25'] == pytest.approx(60.0)
+    assert res['22.5'] == pytest.approx(80.0)
+    assert res['30'] == pytest.approx(80.0)
+    assert res['45'] == pytest.approx(80.0)
+
+
+def test_threshold_uses_less_or_equal_and_median_resolution():
+    metric = SurfaceNormalMetric(thresholds=(90, 89.99))
+    pred = torch.tensor([[1.], [0.], [0.]])[:, None]  # exactly 90 degrees
+    gt = torch.tensor([[0.], [1.], [0.]])[:, None]
+    metric.process({}, [sample_dict(pred_normal_map=pred, gt_normal_map=gt)])
+    res = metric.evaluate(1)
+    assert res['90'] == 100.0 and res['89.99'] == 0.0
+    # median from the 0.01-degree histogram vs numpy on many angles
+    rng = np.random.default_rng(0)
+    angles = rng.uniform(0, 60, size=2001)
+    metric = SurfaceNormalMetric()
+    p, g = normals_at_angles(angles)
+    metric.process({}, [sample_dict(pred_normal_map=p, gt_normal_map=g)])
+    assert metric.evaluate(1)['median'] == pytest.approx(np.median(angles),
+                                                         abs=0.01)
+
+
+def test_surface_normal_metric_resizes_prediction_and_uses_evaluator():
+    gt = torch.zeros(3, 4, 6)
+    gt[2] = 1
+    gt[:, 0, 0] = 0  # one invalid pixel
+    pred = torch.zeros(3, 2, 3)
+    pred[0] = math.sin(math.radians(40))  # 40 degrees everywhere
+    pred[2] = math.cos(math.radians(40))
+    s = SegDataSample()
+    s.set_data(dict(pred_normal_map=PixelData(data=pred),
+                    gt_normal_map=PixelData(data=gt)))
+    ev = Evaluator([dict(type='SurfaceNormalMetric')])
+    ev.process([s])
+    res = ev.evaluate(1)
+    assert res['mean'] == pytest.approx(40.0, abs=1e-4)
+    assert res['45'] == 100.0 and res['30'] == 0.0
+
+
+def test_pooled_depth_metric():
+    metric = PooledDepthMetric()
+    gt1 = torch.tensor([[[1., 2.], [4., 0.]]])
+    pred1 = torch.tensor([[[1.5, 2.], [2., 9.]]])
+    metric.process({}, [sample_dict(pred_depth_map=pred1, gt_depth_map=gt1)])
+    metric.process({}, [sample_dict(pred_depth_map=torch.tensor([[[2.]]]),
+                                    gt_depth_map=torch.tensor([[[2.]]]))])
+    res = metric.evaluate(2)
+    # pooled over 4 valid pixels: d - g = 0.5, 0, -2, 0
+    assert res['depth/abs_err'] == pytest.approx(2.5 / 4)
+    assert res['depth/abs_rel'] == pytest.approx((0.5 / 1 + 2 / 4) / 4)
+    assert res['depth/sq_rel'] == pytest.approx((0.25 / 1 + 4 / 4) / 4)
+    assert res['depth/rmse'] == pytest.approx(math.sqrt(4.25 / 4))
+    assert res['depth/rmse_log'] == pytest.approx(
+        math.sqrt((math.log(1.5)**2 + math.log(0.5)**2) / 4))
+    # ratios 1.5, 1, 2, 1
+    assert res['depth/d1'] == pytest.approx(50.0)
+    assert res['depth/d2'] == pytest.approx(75.0)
+    assert res['depth/d3'] == pytest.approx(75.0)
+    # evaluation range: ground truth beyond max_depth is ignored
+    metric = PooledDepthMetric(max_depth=3.0, prefix='d')
+    metric.process({}, [sample_dict(pred_depth_map=pred1, gt_depth_map=gt1)])
+    assert metric.evaluate(1)['d/abs_err'] == pytest.approx(0.25)
+
+
+def test_iou_metric_on_hand_confusion_matrix():
+    gt = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 255]).view(1, 3, 3)
+    pred = torch.tensor([0, 0, 1, 1, 2, 2, 2, 0, 1]).view(1, 3, 3)
+    # confusion (gt rows): [[2,1,0],[0,1,1],[1,0,2]]
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = dict(classes=('a', 'b', 'c'))
+    metric.process({}, [sample_dict(pred_sem_seg=pred, gt_sem_seg=gt)])
+    res = metric.evaluate(1)
+    assert res['mIoU'] == pytest.approx(round((0.5 + 1 / 3 + 0.5) / 3 * 100,
+                                              2))
+    assert res['aAcc'] == pytest.approx(62.5)
+    assert res['mAcc'] == pytest.approx(round((2 / 3 + 1 / 2 + 2 / 3) / 3 *
+                                              100, 2))
+
+
+def test_delta_m_hand_case():
+    m = MultiTaskMetric([dict(type='SurfaceNormalMetric')],
+                        baseline={'mIoU': 32.0, 'mean': 15.0, '11.25': 40.0})
+    # +25 % mIoU, mean angle 15 -> 12 is +20 % (lower is better), +25 %
+    got = m.delta_m({'mIoU': 40.0, 'mean': 12.0, '11.25': 50.0, 'x': 1})
+    assert got == pytest.approx((25 + 20 + 25) / 3)
+    assert m.delta_m({'mIoU': 32.0, 'mean': 18.0,
+                      '11.25': 40.0}) == pytest.approx(-20 / 3)
+    with pytest.raises(KeyError, match="'mIoU'"):
+        m.delta_m({'mean': 12.0, '11.25': 50.0})
+    assert m.is_lower_better('depth/rmse') and not m.is_lower_better('d1')
+
+
+def test_multi_task_metric_end_to_end(tmp_path):
+    baseline = tmp_path / 'st.json'
+    baseline.write_text(json.dumps({'mIoU': 50.0, 'mean': 20.0}))
+    ev = Evaluator([
+        dict(type='MultiTaskMetric',
+             metrics=[dict(type='IoUMetric'),
+                      dict(type='SurfaceNormalMetric')],
+             baseline=str(baseline))
+    ])
+    ev.dataset_meta = dict(classes=('a', 'b'))
+    s = SegDataSample()
+    seg = torch.tensor([[[0, 1]]])
+    p, g = normals_at_angles([10, 30])
+    s.set_data(dict(pred_sem_seg=PixelData(data=seg),
+                    gt_sem_seg=PixelData(data=torch.tensor([[[0, 0]]])),
+                    pred_normal_map=PixelData(data=p),
+                    gt_normal_map=PixelData(data=g)))
+    ev.process([s])
+    res = ev.evaluate(1)
+    # IoU: class a 1/2, class b 0/1 -> mIoU 25; mean angle 20
+    assert res['mIoU'] == pytest.approx(25.0)
+    assert res['mean'] == pytest.approx(20.0, abs=1e-4)
+    assert res['delta_m'] == pytest.approx((-50.0 + 0.0) / 2, abs=1e-3)
+
+
+def test_multi_task_metric_errors():
+    m = MultiTaskMetric([dict(type='SurfaceNormalMetric'),
+                         dict(type='SurfaceNormalMetric')])
+    p, g = normals_at_angles([10])
+    m.process({}, [sample_dict(pred_normal_map=p, gt_normal_map=g)])
+    with pytest.raises(ValueError, match="'mean' is reported by both"):
+        m.evaluate(1)
+    m = MultiTaskMetric([dict(type='SurfaceNormalMetric')],
+                        baseline={'mIoU': 30.0})
+    m.process({}, [sample_dict(pred_normal_map=p, gt_normal_map=g)])
+    with pytest.raises(KeyError, match="baseline key 'mIoU'"):
+        m.evaluate(1)
+    with pytest.raises(ValueError, match="'mean' is 0"):
+        MultiTaskMetric([dict(type='SurfaceNormalMetric')],
+                        baseline={'mean': 0})

@@ -1,0 +1,93 @@
+"""Evaluate a checkpoint (mmseg usage).
+
+    python tools/test.py CONFIG CHECKPOINT [--arch ARCH.json]
+        [--work-dir DIR] [--out METRICS.json] [--show-dir DIR] [--cfg-options ...]
+
+A searched checkpoint is evaluated directly, without retraining: in eval
+mode the fusion neck keeps the edges with alpha > 0 and does not compute
+the others.  ``--arch`` instead builds the neck with a fixed architecture
+file (from ``tools/derive_arch.py`` or the ``ArchitectureHook``); the
+search checkpoint loads into it unchanged.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.fileio import dump
+from mmengine.runner import Runner
+
+import mtlnas_mm  # noqa: F401
+from mtlnas_mm.utils import finalize_tool_cfg
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--arch', help='architecture file: evaluate this fixed architecture')
+    parser.add_argument('--work-dir', help='dir for logs and metrics')
+    parser.add_argument(
+        '--out',
+        help='JSON file for the metrics (default: WORK_DIR/test_metrics.json)')
+    parser.add_argument(
+        '--show-dir', help='dir to save painted predictions')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy format')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    for path, what in ((args.config, 'config'),
+                       (args.checkpoint, 'checkpoint'),
+                       (args.arch, 'architecture')):
+        if path is not None and not osp.isfile(path):
+            raise FileNotFoundError(f'{what} file {path} does not exist')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    finalize_tool_cfg(cfg, args.config, args.launcher, args.work_dir)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.arch is not None:
+        if cfg.model.get('neck') is None:
+            raise KeyError(f'{args.config}: --arch needs a model with a '
+                           'fusion neck (model.neck)')
+        cfg.model.neck.architecture = args.arch
+    if args.show_dir is not None:
+        hooks = cfg.default_hooks
+        if 'visualization' not in hooks:
+            raise KeyError(f'{args.config}: --show-dir needs '
+                           'default_hooks.visualization')
+        hooks.visualization.draw = True
+        hooks.visualization.interval = 1
+        cfg.visualizer.save_dir = args.show_dir
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    out = args.out or osp.join(cfg.work_dir, 'test_metrics.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    dump({k: float(v) for k, v in metrics.items()}, out, indent=2)
+    runner.logger.info(f'metrics written to {out}')
+
+
+if __name__ == '__main__':
+    main()
