@@ -65,7 +65,8 @@ def test_fixed_size_and_errors():
     assert out['inputs'].shape == (1, 3, 24, 24)
     assert 'gt_depth_map' not in out['data_samples'][0]
     bad = batch([(20, 24)], gt_hw=(10, 12))
-    with pytest.raises(ValueError, match=r'gt_\w+ is \(10, 12\) but the image'):
+    with pytest.raises(ValueError,
+                       match=r'gt_\w+ is \(10, 12\) but the image'):
         pre(bad, training=True)
     with pytest.raises(ValueError, match='only one of size and size_div'):
         MultiTaskDataPreProcessor(size=(8, 8), size_divisor=8)

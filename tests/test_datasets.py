@@ -6,9 +6,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
+
+from mmseg.registry import DATASETS
 
 import mtlnas_mm.datasets  # noqa: F401  (registers dataset + transforms)
-from mmseg.registry import DATASETS
 from mtlnas_mm.datasets import (NYU13_CLASSES, NYU40_CLASSES,
                                 NYUv2MultiTaskDataset)
 from mtlnas_mm.datasets.synthetic import render_sample
@@ -33,6 +35,8 @@ def data_root_copy(data_synth_root, tmp_path):
 
 
 def nddr(root, **kwargs):
+    # configs run under default_scope='mmseg'; the pipeline is built there
+    init_default_scope('mmseg')
     cfg = dict(type='NYUv2MultiTaskDataset', data_root=root,
                pipeline=PIPELINE, with_depth=True, split='train')
     cfg.update(kwargs)
@@ -200,3 +204,35 @@ def test_bad_arguments(data_synth_root):
                               split='train')
     with pytest.raises(ValueError, match='seg_list'):
         NYUv2MultiTaskDataset(data_root=data_synth_root)
+
+
+def test_train_pipeline_through_preprocessor(data_synth_root):
+    """MTL-NAS-style augmentation, then batching with padding."""
+    from mmengine.dataset import pseudo_collate
+
+    from mtlnas_mm.models.data_preprocessor import MultiTaskDataPreProcessor
+    pipeline = PIPELINE[:-1] + [
+        dict(type='RandomResize', scale=(64, 48), ratio_range=(0.5, 1.5),
+             resize_type='NormalAwareResize', keep_ratio=True),
+        dict(type='MultiTaskPad', size=(40, 40)),
+        dict(type='RandomCrop', crop_size=(40, 40)),
+        dict(type='NormalAwareRandomFlip', prob=0.5),
+        dict(type='PhotoMetricDistortion'),
+        dict(type='PackMultiTaskInputs'),
+    ]
+    ds = nddr(data_synth_root, pipeline=pipeline)
+    mean = np.load(osp.join(data_synth_root, 'nyu_v2_mean.npy')).tolist()
+    pre = MultiTaskDataPreProcessor(mean=mean, std=[1., 1., 1.],
+                                    bgr_to_rgb=True, size=(40, 40))
+    out = pre(pseudo_collate([ds[i] for i in range(3)]), training=True)
+    assert out['inputs'].shape == (3, 3, 40, 40)
+    for s in out['data_samples']:
+        n = s.gt_normal_map.data
+        assert n.shape == (3, 40, 40)
+        norm = n.norm(dim=0)
+        valid = norm > 0
+        assert torch.allclose(norm[valid], torch.ones(()), atol=1e-5)
+        assert set(s.gt_sem_seg.data.unique().tolist()) <= set(range(40)) | {
+            255}
+        d = s.gt_depth_map.data
+        assert ((d > 0) == valid).all()  # one invalid mask for both

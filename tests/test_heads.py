@@ -70,7 +70,7 @@ def test_normal_head_loss_and_unit_predictions():
     head = MODELS.build(
         dict(type='DenseRegressionHead', task='normal',
              decoder=largefov(3, align_corners=True),
-             loss=dict(type='CosineNormalLoss', loss_weight=20.0)))
+             loss=dict(type='CosineNormalLoss', loss_weight=20.0))).eval()
     assert head.decoder.num_classes == 3 and head.align_corners is True
     feats = (torch.randn(2, 8, 5, 6), )
     gt = F.normalize(torch.randn(2, 3, 20, 24), dim=1)

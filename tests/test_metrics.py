@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
+from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-import mtlnas_mm.evaluation  # noqa: F401  (registers the metrics)
 from mmseg.evaluation import IoUMetric
 from mmseg.structures import SegDataSample
+
+import mtlnas_mm.evaluation  # noqa: F401  (registers the metrics)
 from mtlnas_mm.evaluation.metrics import (MultiTaskMetric, PooledDepthMetric,
                                           SurfaceNormalMetric)
+
+# configs run with default_scope='mmseg'; Evaluator builds metrics there
+init_default_scope('mmseg')
 
 
 def normals_at_angles(angles_deg, invalid=0):
@@ -42,10 +47,10 @@ def test_surface_normal_metric_pools_pixels_not_images():
     assert res['mean'] == pytest.approx(26.0, abs=1e-4)
     assert res['median'] == pytest.approx(10.0, abs=0.01)
     assert res['rmse'] == pytest.approx(math.sqrt(8700 / 5), abs=1e-4)
-    assert res['11.25'] == pytest.approx(60.0)
-    assert res['22.5'] == pytest.approx(80.0)
-    assert res['30'] == pytest.approx(80.0)
-    assert res['45'] == pytest.approx(80.0)
+    assert res['within_11.25'] == pytest.approx(60.0)
+    assert res['within_22.5'] == pytest.approx(80.0)
+    assert res['within_30'] == pytest.approx(80.0)
+    assert res['within_45'] == pytest.approx(80.0)
 
 
 def test_threshold_uses_less_or_equal_and_median_resolution():
@@ -54,7 +59,7 @@ def test_threshold_uses_less_or_equal_and_median_resolution():
     gt = torch.tensor([[0.], [1.], [0.]])[:, None]
     metric.process({}, [sample_dict(pred_normal_map=pred, gt_normal_map=gt)])
     res = metric.evaluate(1)
-    assert res['90'] == 100.0 and res['89.99'] == 0.0
+    assert res['within_90'] == 100.0 and res['within_89.99'] == 0.0
     # median from the 0.01-degree histogram vs numpy on many angles
     rng = np.random.default_rng(0)
     angles = rng.uniform(0, 60, size=2001)
@@ -79,7 +84,7 @@ def test_surface_normal_metric_resizes_prediction_and_uses_evaluator():
     ev.process([s])
     res = ev.evaluate(1)
     assert res['mean'] == pytest.approx(40.0, abs=1e-4)
-    assert res['45'] == 100.0 and res['30'] == 0.0
+    assert res['within_45'] == 100.0 and res['within_30'] == 0.0
 
 
 def test_pooled_depth_metric():
@@ -124,14 +129,16 @@ def test_iou_metric_on_hand_confusion_matrix():
 
 def test_delta_m_hand_case():
     m = MultiTaskMetric([dict(type='SurfaceNormalMetric')],
-                        baseline={'mIoU': 32.0, 'mean': 15.0, '11.25': 40.0})
+                        baseline={'mIoU': 32.0, 'mean': 15.0,
+                                  'within_11.25': 40.0})
     # +25 % mIoU, mean angle 15 -> 12 is +20 % (lower is better), +25 %
-    got = m.delta_m({'mIoU': 40.0, 'mean': 12.0, '11.25': 50.0, 'x': 1})
+    got = m.delta_m({'mIoU': 40.0, 'mean': 12.0, 'within_11.25': 50.0,
+                     'x': 1})
     assert got == pytest.approx((25 + 20 + 25) / 3)
     assert m.delta_m({'mIoU': 32.0, 'mean': 18.0,
-                      '11.25': 40.0}) == pytest.approx(-20 / 3)
+                      'within_11.25': 40.0}) == pytest.approx(-20 / 3)
     with pytest.raises(KeyError, match="'mIoU'"):
-        m.delta_m({'mean': 12.0, '11.25': 50.0})
+        m.delta_m({'mean': 12.0, 'within_11.25': 50.0})
     assert m.is_lower_better('depth/rmse') and not m.is_lower_better('d1')
 
 
@@ -175,3 +182,23 @@ def test_multi_task_metric_errors():
     with pytest.raises(ValueError, match="'mean' is 0"):
         MultiTaskMetric([dict(type='SurfaceNormalMetric')],
                         baseline={'mean': 0})
+
+
+@pytest.mark.parametrize('as_list', [False, True])
+def test_runner_builds_multi_task_metric_from_config(as_list):
+    from mmengine.runner import Runner
+    cfg = dict(type='MultiTaskMetric',
+               metrics=[dict(type='SurfaceNormalMetric')],
+               baseline=dict(mean=20.0))
+    # a dict with a `metrics` key goes to the EVALUATOR registry
+    ev = Runner.build_evaluator(None, [cfg] if as_list else cfg)
+    assert isinstance(ev, Evaluator)
+    assert isinstance(ev.metrics[0], MultiTaskMetric)
+    p, g = normals_at_angles([10, 20])
+    s = SegDataSample()
+    s.set_data(dict(pred_normal_map=PixelData(data=p),
+                    gt_normal_map=PixelData(data=g)))
+    ev.process([s])
+    res = ev.evaluate(1)
+    assert res['mean'] == pytest.approx(15.0, abs=1e-4)
+    assert res['delta_m'] == pytest.approx(25.0, abs=1e-3)

@@ -1,6 +1,7 @@
 """Configs run end to end through mmengine's Runner (train, test, resume)."""
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.runner import Runner
@@ -8,6 +9,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.structures import Architecture
+from mtlnas_mm.utils import use_fixed_architecture
 from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
 
 BASELINES = ['single-task', 'multiple', 'cross-stitch', 'nddr', 'supernet']
@@ -44,8 +46,8 @@ def test_search_exports_architecture_and_evaluates_it(data_root, tmp_path):
     # checkpoint loads unchanged and gives the same metrics
     fixed_cfg = tiny_cfg(TINY_SEARCH, str(tmp_path / 'fixed'), data_root,
                          iters=3)
-    fixed_cfg.model.neck.architecture = osp.join(str(tmp_path), 'arch',
-                                                 'arch_final.json')
+    use_fixed_architecture(
+        fixed_cfg, osp.join(str(tmp_path), 'arch', 'arch_final.json'))
     fixed_cfg.load_from = osp.join(str(tmp_path), 'iter_3.pth')
     fixed = Runner.from_cfg(fixed_cfg).test()
     for key in hard:
@@ -84,6 +86,8 @@ def _assert_same(a, b, where=''):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
             _assert_same(x, y, f'{where}[{i}]')
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_allclose(a, b, rtol=1e-5, err_msg=where)
     elif isinstance(a, float):
         assert a == pytest.approx(b, rel=1e-5, abs=1e-7), where
     else:

@@ -13,13 +13,13 @@ BACKBONE = dict(type='VGGLargeFOV', base_channels=4)
 
 
 def seg_head(num_classes=5):
-    return dict(type='LargeFOVHead', in_channels=16, channels=8,
+    return dict(type='LargeFOVHead', in_channels=32, channels=8,
                 num_classes=num_classes, fc6_dilation=2)
 
 
 def reg_head(task):
     return dict(type='DenseRegressionHead', task=task,
-                decoder=dict(type='LargeFOVHead', in_channels=16, channels=8,
+                decoder=dict(type='LargeFOVHead', in_channels=32, channels=8,
                              fc6_dilation=2, dropout_ratio=0.0),
                 loss=dict(type='CosineNormalLoss', loss_weight=20.0)
                 if task == 'normal' else None)

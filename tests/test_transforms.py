@@ -7,8 +7,9 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-import mtlnas_mm.datasets  # noqa: F401  (registers the transforms)
 from mmseg.registry import TRANSFORMS
+
+import mtlnas_mm.datasets  # noqa: F401  (registers the transforms)
 from mtlnas_mm.datasets.transforms import (LoadDepthMap, LoadMultiTaskImage,
                                            LoadNormalMap, LoadSegMap,
                                            MultiTaskPad, NormalAwareRandomFlip,

@@ -31,6 +31,7 @@ from prettytable import PrettyTable
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.evaluation import delta_m
 from mtlnas_mm.structures import Architecture
+from mtlnas_mm.utils import use_fixed_architecture
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      draw_predictions, read_gate_history)
 
@@ -153,7 +154,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     fixed_cfg = make_cfg('search', args.work_dir, args.data_root, args.iters)
     fixed_cfg.work_dir = osp.join(args.work_dir, 'derived')
     fixed_cfg.experiment_name += '_derived'
-    fixed_cfg.model.neck.architecture = arch_file
+    use_fixed_architecture(fixed_cfg, arch_file)
     fixed_cfg.load_from = osp.join(cfg.work_dir, f'iter_{args.iters}.pth')
     fixed = evaluate(Runner.from_cfg(fixed_cfg))
 

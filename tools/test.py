@@ -18,7 +18,7 @@ from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.utils import finalize_tool_cfg
+from mtlnas_mm.utils import finalize_tool_cfg, use_fixed_architecture
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,10 +63,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.arch is not None:
-        if cfg.model.get('neck') is None:
-            raise KeyError(f'{args.config}: --arch needs a model with a '
-                           'fusion neck (model.neck)')
-        cfg.model.neck.architecture = args.arch
+        use_fixed_architecture(cfg, args.arch, source=args.config)
     if args.show_dir is not None:
         hooks = cfg.default_hooks
         if 'visualization' not in hooks:

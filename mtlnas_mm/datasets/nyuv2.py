@@ -1,4 +1,4 @@
-"""NYUv2 multi-task dataset (semantic segmentation + surface normals [+ depth]).
+"""NYUv2 multi-task dataset: semantic segmentation + surface normals [+ depth].
 
 Two on-disk layouts are read:
 
@@ -135,7 +135,8 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
         if num_classes is None:
             num_classes = 40 if layout == 'nddr' else 13
         if num_classes not in (40, 13):
-            raise ValueError(f'num_classes must be 40 or 13, got {num_classes}')
+            raise ValueError(
+                f'num_classes must be 40 or 13, got {num_classes}')
         self.layout = layout
         self.num_classes = num_classes
         self.with_normal = with_normal

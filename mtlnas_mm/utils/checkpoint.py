@@ -20,7 +20,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 _PATCHED = False
 
 
-def _load_trusted_local(filename: str,
+def load_from_trusted_local(filename: str,
                         map_location: Optional[Union[str, torch.device]] = None
                         ) -> dict:
     """Load a local checkpoint with full unpickling (trusted file)."""
@@ -41,5 +41,5 @@ def register_trusted_local_checkpoint_loader() -> None:
     if _PATCHED:
         return
     CheckpointLoader.register_scheme(
-        prefixes='', loader=_load_trusted_local, force=True)
+        prefixes='', loader=load_from_trusted_local, force=True)
     _PATCHED = True

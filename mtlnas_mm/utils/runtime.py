@@ -25,3 +25,19 @@ def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg['backend'] = 'gloo'
     return cfg
+
+
+def use_fixed_architecture(cfg: Config, arch_file: str,
+                           source: str = 'config') -> Config:
+    """Make ``cfg.model`` the derived network of ``arch_file``.
+
+    The fusion neck is built in ``fixed`` gate mode with the file's kept
+    edges only (pruned edges are not computed); parameter shapes equal the
+    search model's, so a search checkpoint loads into it unchanged.
+    """
+    if cfg.model.get('neck') is None:
+        raise KeyError(f'{source}: a fixed architecture needs a model with a '
+                       'fusion neck (model.neck)')
+    cfg.model.neck.architecture = arch_file
+    cfg.model.neck.gate_mode = 'fixed'
+    return cfg

@@ -30,4 +30,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+# the project's train step (non-finite loss check) also under DDP
+model_wrapper_cfg = dict(type='BilevelDistributedDataParallel')
 randomness = dict(seed=1)

@@ -54,4 +54,6 @@ custom_hooks = [
     # checkpoints carry RNG states: a resumed search replays exactly
     dict(type='RNGStateHook'),
 ]
+# under a distributed launcher the bilevel step must run through DDP's forward
+model_wrapper_cfg = dict(type='BilevelDistributedDataParallel')
 randomness = dict(seed=1)

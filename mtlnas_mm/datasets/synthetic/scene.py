@@ -379,7 +379,7 @@ def sample_scene(rng: np.random.Generator, height: int = 240,
     for _ in range(int(rng.integers(0, 3))):  # floor lamps
         xz = np.array([rng.uniform(-hx + 0.3, hx - 0.3),
                        rng.uniform(-hz + 0.3, hz - 0.3)])
-        if not _clear_of_camera(cam_xz, xz, 0.2):
+        if not _clear_of_camera(cam_xz, xz, 0.5):
             continue
         pole = rng.uniform(1.2, 1.6)
         shade_r, shade_h = rng.uniform(0.14, 0.22), rng.uniform(0.25, 0.35)

@@ -109,8 +109,10 @@ def write_lists(out: str, num: Dict[str, int]) -> None:
     """Write the six list files of the nddr layout."""
     for split, count in num.items():
         for task, folder in _LIST_TASKS:
-            lines = [f'/image/{split}/{i:06d}.png /{folder}/{split}/{i:06d}.png'
-                     for i in range(count)]
+            lines = [
+                f'/image/{split}/{i:06d}.png /{folder}/{split}/{i:06d}.png'
+                for i in range(count)
+            ]
             with open(osp.join(out, 'list', f'{_LISTS[split]}_{task}.txt'),
                       'w') as f:
                 f.write('\n'.join(lines) + ('\n' if lines else ''))

@@ -26,20 +26,23 @@ def resize_normal_map(normal: np.ndarray, size_wh: Tuple[int, int],
     """Resize an HxWx3 normal map to ``size_wh`` = (w, h).
 
     Vectors are interpolated bilinearly and renormalised; invalid (zero)
-    vectors add nothing to the interpolated direction, and the validity
-    mask is resized with nearest neighbour so invalid regions stay invalid
-    (an output pixel is valid iff its nearest source pixel is valid and the
-    interpolated vector is not degenerate).
+    vectors add nothing to the interpolated direction. Validity is resized
+    with nearest neighbour, exactly like mmseg resizes labels and depth, so
+    an output pixel is valid iff its nearest source pixel is: invalid
+    regions stay invalid and the normal and depth masks stay identical.
+    Where the bilinear support holds no valid pixel (cv2's nearest and
+    bilinear sampling grids differ by up to half a source pixel when
+    downscaling) the nearest source vector is used.
     """
     normal = np.ascontiguousarray(normal, dtype=np.float32)
-    valid = np.any(normal != 0, axis=-1).astype(np.uint8)
     out = mmcv.imresize(normal, size_wh, interpolation='bilinear',
                         backend='cv2')
-    valid = mmcv.imresize(valid, size_wh, interpolation='nearest',
-                          backend='cv2').astype(bool)
+    nearest = mmcv.imresize(normal, size_wh, interpolation='nearest',
+                            backend='cv2')
+    valid = np.any(nearest != 0, axis=-1)
     norm = np.linalg.norm(out, axis=-1)
     ok = valid & (norm > eps)
-    res = np.zeros_like(out)
+    res = np.where(valid[..., None], nearest, np.float32(0))
     res[ok] = out[ok] / norm[ok, None]
     return res
 

@@ -1,9 +1,11 @@
 """Multi-task metrics (registered in mmseg's METRICS)."""
 from .depth_metric import PooledDepthMetric
-from .multi_task_metric import DEFAULT_LOWER_IS_BETTER, MultiTaskMetric
+from .multi_task_metric import (DEFAULT_LOWER_IS_BETTER, MultiTaskEvaluator,
+                                MultiTaskMetric)
 from .normal_metric import SurfaceNormalMetric, normal_angles
 
 __all__ = [
     'SurfaceNormalMetric', 'PooledDepthMetric', 'MultiTaskMetric',
+    'MultiTaskEvaluator',
     'normal_angles', 'DEFAULT_LOWER_IS_BETTER'
 ]

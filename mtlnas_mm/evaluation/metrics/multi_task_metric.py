@@ -2,9 +2,9 @@
 import json
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from mmengine.evaluator import BaseMetric
+from mmengine.evaluator import BaseMetric, Evaluator
 
-from mmseg.registry import METRICS
+from mmseg.registry import EVALUATOR, METRICS
 
 #: Metric names (the part after the last '/') where lower is better.
 DEFAULT_LOWER_IS_BETTER = frozenset({
@@ -42,6 +42,12 @@ class MultiTaskMetric(BaseMetric):
             silog; every other metric (mIoU, aAcc, within-threshold %,
             depth d1..d3, ...) counts as higher-is-better.
         collect_device, prefix, collect_dir: see mmengine ``BaseMetric``.
+
+    Config forms: ``val_evaluator = dict(type='MultiTaskMetric',
+    metrics=[...])`` (mmengine's runner sends a dict with a ``metrics`` key
+    to the EVALUATOR registry, where :class:`MultiTaskEvaluator` answers to
+    this name) and ``val_evaluator = [dict(type='MultiTaskMetric',
+    metrics=[...])]`` both work.
     """
 
     def __init__(self,
@@ -144,3 +150,21 @@ class MultiTaskMetric(BaseMetric):
         if self.prefix:
             out = {f'{self.prefix}/{k}': v for k, v in out.items()}
         return out
+
+
+@EVALUATOR.register_module(name='MultiTaskMetric')
+class MultiTaskEvaluator(Evaluator):
+    """An ``Evaluator`` holding one :class:`MultiTaskMetric`.
+
+    mmengine's ``Runner.build_evaluator`` treats a config dict that has a
+    ``metrics`` key as an evaluator config and builds it from the EVALUATOR
+    registry; registering this class there under the name
+    ``'MultiTaskMetric'`` makes ``val_evaluator = dict(type=
+    'MultiTaskMetric', metrics=[...], baseline=...)`` work.
+
+    Args:
+        **kwargs: :class:`MultiTaskMetric` arguments.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(metrics=[MultiTaskMetric(**kwargs)])

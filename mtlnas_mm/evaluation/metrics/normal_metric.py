@@ -39,8 +39,8 @@ class SurfaceNormalMetric(BaseMetric):
     (degrees / percent):
 
     * ``mean``, ``median``, ``rmse`` (= sqrt(mean(angle^2))) of the angle;
-    * ``11.25``, ``22.5``, ``30``, ``45``: % of pixels with
-      ``angle <= t`` (names follow ``thresholds``).
+    * ``within_11.25``, ``within_22.5``, ``within_30``, ``within_45``: % of
+      pixels with ``angle <= t`` (names follow ``thresholds``).
 
     Memory does not grow with the pixel count: each image contributes its
     exact count, sum, sum of squares and threshold counts, plus a sparse
@@ -84,8 +84,8 @@ class SurfaceNormalMetric(BaseMetric):
 
     @staticmethod
     def threshold_name(t: float) -> str:
-        """Metric key of a threshold: ``'11.25'``, ``'30'``, ..."""
-        return f'{t:g}'
+        """Metric key of a threshold: ``'within_11.25'``, ``'within_30'``."""
+        return f'within_{t:g}'
 
     def summarise(self, angles: np.ndarray) -> Dict[str, Any]:
         """Sufficient statistics of one image's angles."""

@@ -1,18 +1,20 @@
 """One backbone per task, optional cross-task fusion neck, one head per task.
 """
 import copy
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import PixelData
 from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mtlnas_mm.engine.train_step import bilevel_train_step
 from mtlnas_mm.structures import Architecture, check_task_name
 from ..heads.dense_regression_head import DenseRegressionHead
 from ..heads.postprocess import default_img_metas, restore_prediction
@@ -247,6 +249,14 @@ class MultiTaskSupernet(BaseModel):
         """Temperature of the relaxed gates; no-op without a neck."""
         if self.neck is not None:
             self.neck.set_temperature(temperature)
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: Union[OptimWrapper, OptimWrapperDict]
+                   ) -> Dict[str, Tensor]:
+        """One training iteration: a plain step, or the bilevel
+        (architecture + weight) step of a search when the loop yields
+        ``dict(weight=..., arch=...)`` (see :mod:`mtlnas_mm.engine`)."""
+        return bilevel_train_step(self, data, optim_wrapper)
 
     # ------------------------------------------------------------------
     # forward

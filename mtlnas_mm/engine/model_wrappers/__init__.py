@@ -1,0 +1,3 @@
+from .bilevel_ddp import BilevelDistributedDataParallel
+
+__all__ = ['BilevelDistributedDataParallel']

@@ -1,0 +1,35 @@
+"""DDP wrapper that runs the (bilevel) multi-task training step."""
+from typing import Dict, Union
+
+import torch
+from mmengine.model import MMDistributedDataParallel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+from mmseg.registry import MODEL_WRAPPERS
+from ..train_step import bilevel_train_step
+
+
+@MODEL_WRAPPERS.register_module()
+class BilevelDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` for searches (and plain training).
+
+    mmengine's DDP wrapper runs its own single-optimizer step and never
+    calls the model's ``train_step``, so a bilevel search under DDP needs
+    its own wrapper.  Both the architecture and the weight step run their
+    forward *through this wrapper*, so DDP all-reduces the gradients of
+    every parameter used in the forward - the architecture logits
+    included - and Adam/SGD then apply identical updates on every rank: the
+    gates stay identical across ranks without any extra synchronisation.
+    The entropy term is a deterministic function of the (identical) logits,
+    so averaging it across ranks leaves it unchanged.
+
+    Config: ``model_wrapper_cfg = dict(type='BilevelDistributedDataParallel')``
+    (set by the search schedules; used only when launched distributed).
+    """
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: Union[OptimWrapper, OptimWrapperDict]
+                   ) -> Dict[str, torch.Tensor]:
+        return bilevel_train_step(
+            self.module, data, optim_wrapper,
+            loss_fn=lambda d: self._run_forward(d, mode='loss'))
