@@ -6,10 +6,12 @@ configs only need::
     custom_imports = dict(imports=['mtlnas_mm'], allow_failed_imports=False)
     default_scope = 'mmseg'
 """
-from .utils import register_trusted_local_checkpoint_loader
+from .utils import (patch_cpu_distributed_init,
+                    register_trusted_local_checkpoint_loader)
 from .version import __version__
 
 register_trusted_local_checkpoint_loader()
+patch_cpu_distributed_init()
 
 from . import datasets, engine, evaluation, models, structures  # noqa: E402,F401,I001
 

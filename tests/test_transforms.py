@@ -237,6 +237,9 @@ def test_loaders_png_and_npy(tmp_path):
         assert res['ori_shape'] == (h, w)
         res = LoadNormalMap()(res)
         out = res['gt_normal_map']
+        pil = LoadNormalMap(imdecode_backend='pillow')(dict(
+            normal_path=res['normal_path'], seg_fields=[]))
+        np.testing.assert_array_equal(pil['gt_normal_map'], out)
         assert out.dtype == np.float32 and not out[0, 0].any()
         ok = np.any(out != 0, axis=-1)
         np.testing.assert_allclose(np.linalg.norm(out[ok], axis=-1), 1,

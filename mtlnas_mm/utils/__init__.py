@@ -1,7 +1,8 @@
 from .checkpoint import register_trusted_local_checkpoint_loader
+from .dist import patch_cpu_distributed_init
 from .runtime import finalize_tool_cfg, use_fixed_architecture
 
 __all__ = [
-    'register_trusted_local_checkpoint_loader', 'finalize_tool_cfg',
-    'use_fixed_architecture'
+    'register_trusted_local_checkpoint_loader', 'patch_cpu_distributed_init',
+    'finalize_tool_cfg', 'use_fixed_architecture'
 ]

@@ -35,7 +35,9 @@ model = dict(
                 num_classes=40,
                 norm_cfg=norm_cfg,
                 align_corners=False,
-                loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0))),
+                loss_decode=dict(
+                    type='CrossEntropyLoss', avg_non_ignore=True,
+                    loss_weight=1.0))),
         normal=dict(
             head=dict(
                 type='DenseRegressionHead',

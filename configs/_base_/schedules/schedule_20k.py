@@ -31,5 +31,5 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 # the project's train step (non-finite loss check) also under DDP
-model_wrapper_cfg = dict(type='BilevelDistributedDataParallel')
+model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')
 randomness = dict(seed=1)

@@ -55,5 +55,5 @@ custom_hooks = [
     dict(type='RNGStateHook'),
 ]
 # under a distributed launcher the bilevel step must run through DDP's forward
-model_wrapper_cfg = dict(type='BilevelDistributedDataParallel')
+model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')
 randomness = dict(seed=1)

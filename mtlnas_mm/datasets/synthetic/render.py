@@ -235,8 +235,10 @@ def render_scene(scene: S.Scene, mirror: bool = False) -> SyntheticSample:
     # pass 1: visibility
     tbuf = np.full((h, w), np.inf, dtype=np.float32)
     ids = np.zeros((h, w), dtype=np.int16)
+    rects = []
     for i, (prim, (rot, trans)) in enumerate(zip(scene.primitives, poses)):
         rect = _screen_rect(prim, rot, trans, cam)
+        rects.append(rect)
         if rect is None:
             continue
         v0, v1, u0, u1 = rect
@@ -253,9 +255,14 @@ def render_scene(scene: S.Scene, mirror: bool = False) -> SyntheticSample:
     seg = np.zeros((h, w), dtype=np.uint8)
     emit = np.zeros((h, w), dtype=np.float32)
     for i, (prim, (rot, trans)) in enumerate(zip(scene.primitives, poses)):
-        vv, uu = np.nonzero(ids == i)
+        if rects[i] is None:
+            continue
+        v0, v1, u0, u1 = rects[i]  # a primitive is only seen in its rect
+        vv, uu = np.nonzero(ids[v0:v1, u0:u1] == i)
         if vv.size == 0:
             continue
+        vv += v0
+        uu += u0
         o, d = _local_rays(rot, trans, dx[vv, uu], dy[vv, uu])
         t = tbuf[vv, uu]
         p = [o[k] + t * d[k] for k in range(3)]

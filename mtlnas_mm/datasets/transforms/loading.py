@@ -319,9 +319,9 @@ class LoadNormalMap(BaseTransform):
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
             raise ValueError(f'normal map {path} must be an 8-bit RGB image, '
                              f'got shape {arr.shape} dtype {arr.dtype}')
-        if self.imdecode_backend == 'cv2':
-            arr = arr[..., ::-1]  # cv2 decodes BGR; channel 0 must be x
-        return decode_normal_png(arr)
+        # mmcv returns BGR for 'unchanged' with cv2 and pillow alike;
+        # channel 0 must be x (stored in R)
+        return decode_normal_png(arr[..., ::-1])
 
     def _from_npy(self, path: str) -> Tuple[np.ndarray, np.ndarray]:
         arr = _load_npy(path, 'normal map', self.backend_args)

@@ -23,9 +23,17 @@ class BilevelDistributedDataParallel(MMDistributedDataParallel):
     The entropy term is a deterministic function of the (identical) logits,
     so averaging it across ranks leaves it unchanged.
 
-    Config: ``model_wrapper_cfg = dict(type='BilevelDistributedDataParallel')``
+    Config: ``model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')``
     (set by the search schedules; used only when launched distributed).
     """
+
+    def __init__(self, module, **kwargs) -> None:
+        if not any(p.is_cuda for p in module.parameters()):
+            # PyTorch requires device_ids=None for CPU modules; mmengine's
+            # runner always passes [LOCAL_RANK]
+            kwargs['device_ids'] = None
+            kwargs['output_device'] = None
+        super().__init__(module=module, **kwargs)
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: Union[OptimWrapper, OptimWrapperDict]

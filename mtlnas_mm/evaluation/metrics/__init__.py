@@ -1,4 +1,5 @@
-"""Multi-task metrics (registered in mmseg's METRICS)."""
+"""Multi-task metrics (registered in mmseg's METRICS; ``MultiTaskMetric``
+also in EVALUATOR, see :class:`MultiTaskEvaluator`)."""
 from .depth_metric import PooledDepthMetric
 from .multi_task_metric import (DEFAULT_LOWER_IS_BETTER, MultiTaskEvaluator,
                                 MultiTaskMetric)
@@ -6,6 +7,5 @@ from .normal_metric import SurfaceNormalMetric, normal_angles
 
 __all__ = [
     'SurfaceNormalMetric', 'PooledDepthMetric', 'MultiTaskMetric',
-    'MultiTaskEvaluator',
-    'normal_angles', 'DEFAULT_LOWER_IS_BETTER'
+    'MultiTaskEvaluator', 'normal_angles', 'DEFAULT_LOWER_IS_BETTER'
 ]

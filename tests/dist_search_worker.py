@@ -1,0 +1,69 @@
+"""Run a few search iterations (1 process, or one rank under torchrun) with
+everything made batch-composition independent, and save the alphas.
+
+Used by ``test_distributed.py``: GroupNorm instead of BatchNorm, no dropout,
+deterministic sigmoid gates in both steps and no random augmentation, so a
+2-rank DDP run with batch b per rank must match 1 process with batch 2b up
+to the loss averaging.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import mtlnas_mm  # noqa: E402,F401
+from runner_utils import TINY_SEARCH, tiny_cfg  # noqa: E402
+
+GN = dict(type='GN', num_groups=4, requires_grad=True)
+
+
+def build_cfg(data_root: str, work_dir: str, batch_size: int, iters: int,
+              launcher: str):
+    cfg = tiny_cfg(TINY_SEARCH, work_dir, data_root, iters=iters,
+                   batch_size=batch_size)
+    cfg.launcher = launcher
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    model = cfg.model
+    model.backbone.norm_cfg = GN
+    model.neck.fusion.norm_cfg = GN
+    # non-zero source weights so the alphas get gradients from step 0
+    model.neck.fusion.init = (0.9, 0.1)
+    for task in model.tasks.values():
+        head = task.head.get('decoder', task.head)
+        head.norm_cfg = GN
+        head.dropout_ratio = 0.0
+    model.train_cfg = dict(arch_gate_mode='sigmoid',
+                           weight_gate_mode='sigmoid')
+    cfg.train_dataloader.dataset.pipeline = [
+        dict(type='LoadMultiTaskImage'),
+        dict(type='LoadSegMap'),
+        dict(type='LoadNormalMap'),
+        dict(type='PackMultiTaskInputs'),
+    ]
+    return cfg
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('data_root')
+    parser.add_argument('work_dir')
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--launcher', default='none')
+    args = parser.parse_args()
+    runner = Runner.from_cfg(
+        build_cfg(args.data_root, args.work_dir, args.batch_size, args.iters,
+                  args.launcher))
+    runner.train()
+    model = getattr(runner.model, 'module', runner.model)
+    rank = int(os.environ.get('RANK', 0))
+    torch.save([a.detach().clone() for a in model.arch_parameters()],
+               osp.join(args.work_dir, f'alphas_rank{rank}.pt'))
+
+
+if __name__ == '__main__':
+    main()
