@@ -78,7 +78,8 @@ def test_gate_history_and_schedules_logged(searches):
     hub = runner.message_hub
     assert hub.get_scalar('train/entropy_weight').current() == 10.0
     tau = hub.get_scalar('train/temperature').current()
-    assert tau == pytest.approx((1 - (ITERS - 1) / ITERS)**2, rel=1e-6)
+    # (1 - t/T)^2 at the last iteration, floored at min_temperature
+    assert tau == pytest.approx(max(1e-3, (1 - (ITERS - 1) / ITERS)**2))
     entropies = hub.get_scalar('train/arch.entropy').data[0]
     assert entropies[-1] < entropies[0]
     assert torch.isfinite(runner.model.gate_probs()).all()

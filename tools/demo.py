@@ -165,7 +165,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
             read_gate_history(osp.join(arch_dir, 'gate_history.jsonl')),
             arch, osp.join(args.work_dir, 'gate_curves.png')))
 
-    base = results['single-task']
+    # delta_m over every metric in the table, against the single-task pair
+    base = {k: v for k, v in results['single-task'].items() if k in COLUMNS}
     for m in results.values():
         m['delta_m'] = delta_m(m, base)
     print()

@@ -1,6 +1,7 @@
 """Several task metrics under one evaluator, plus the multi-task gain."""
 import json
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import (Any, Collection, Dict, List, Optional, Sequence,
+                    Union)
 
 from mmengine.evaluator import BaseMetric, Evaluator
 
@@ -11,6 +12,37 @@ DEFAULT_LOWER_IS_BETTER = frozenset({
     'mean', 'median', 'rmse', 'rmse_log', 'abs_rel', 'sq_rel', 'abs_err',
     'log10', 'silog'
 })
+
+
+def is_lower_better(key: str,
+                    lower_is_better: Collection[str] = DEFAULT_LOWER_IS_BETTER
+                    ) -> bool:
+    """Whether lower values of metric ``key`` (full key or the part after
+    the last '/') are better."""
+    return key in lower_is_better or \
+        key.rsplit('/', 1)[-1] in lower_is_better
+
+
+def delta_m(metrics: Dict[str, float],
+            baseline: Dict[str, float],
+            lower_is_better: Collection[str] = DEFAULT_LOWER_IS_BETTER
+            ) -> float:
+    """Multi-task gain (%) of ``metrics`` over ``baseline``.
+
+    ``1/K * sum_k (-1)^{l_k} (M_k - B_k) / B_k * 100`` over the K keys of
+    ``baseline``, ``l_k = 1`` where lower is better: **positive = better
+    than the baseline**.
+    """
+    if not baseline:
+        raise ValueError('delta_m needs a non-empty baseline')
+    terms = []
+    for key, ref in baseline.items():
+        if key not in metrics:
+            raise KeyError(f'baseline key {key!r} is not reported by any '
+                           f'metric; available: {sorted(metrics)}')
+        sign = -1.0 if is_lower_better(key, lower_is_better) else 1.0
+        terms.append(sign * (float(metrics[key]) - ref) / ref * 100.0)
+    return sum(terms) / len(terms)
 
 
 @METRICS.register_module()
@@ -114,22 +146,11 @@ class MultiTaskMetric(BaseMetric):
 
     def is_lower_better(self, key: str) -> bool:
         """Whether lower values of metric ``key`` are better."""
-        return (key in self.lower_is_better
-                or key.rsplit('/', 1)[-1] in self.lower_is_better)
+        return is_lower_better(key, self.lower_is_better)
 
     def delta_m(self, metrics: Dict[str, float]) -> float:
-        """Average relative gain (%) over the baseline keys; positive =
-        better than the baseline."""
-        if not self.baseline:
-            raise ValueError('delta_m needs a baseline')
-        terms = []
-        for key, ref in self.baseline.items():
-            if key not in metrics:
-                raise KeyError(f'baseline key {key!r} is not reported by '
-                               f'any metric; available: {sorted(metrics)}')
-            sign = -1.0 if self.is_lower_better(key) else 1.0
-            terms.append(sign * (float(metrics[key]) - ref) / ref * 100.0)
-        return sum(terms) / len(terms)
+        """:func:`delta_m` against this metric's ``baseline``."""
+        return delta_m(metrics, self.baseline or {}, self.lower_is_better)
 
     def evaluate(self, size: int) -> dict:
         """Evaluate every sub-metric (each collects its results across
