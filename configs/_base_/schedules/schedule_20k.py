@@ -29,7 +29,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # heads vs data set: num_classes and the ground truth each task needs
+    task_check=dict(type='TaskCheckHook'))
 # the project's train step (non-finite loss check) also under DDP
 model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')
 randomness = dict(seed=1)

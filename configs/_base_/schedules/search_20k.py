@@ -45,7 +45,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # heads vs data set: num_classes and the ground truth each task needs
+    task_check=dict(type='TaskCheckHook'))
 custom_hooks = [
     # entropy weight 0 at t=0 then 10; gate temperature (1 - t/T)^2
     dict(type='MinEntropyHook', entropy_weight=10.0,

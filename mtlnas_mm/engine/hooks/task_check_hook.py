@@ -1,0 +1,70 @@
+"""Check, before any work, that the model's tasks fit the data sets."""
+from typing import Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class TaskCheckHook(Hook):
+    """Fail early, with the config key, when tasks and data disagree.
+
+    mmseg would otherwise train a 13-class head on 40-class labels without
+    a word (ids < 13 pass, the others crash deep in the loss much later), or
+    fail at the first batch of a task whose annotation the data set does not
+    load.  Before training / validation / testing this hook checks, for
+    every task of a multi-task model:
+
+    * a segmentation head's ``num_classes`` equals the number of classes in
+      the data set's metainfo;
+    * the first sample of the data set carries the ground truth the task's
+      head reads (``gt_sem_seg``, ``gt_normal_map``, ``gt_depth_map``).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, check_samples: bool = True) -> None:
+        self.check_samples = check_samples
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _check(self, runner, dataloader, split: str) -> None:
+        model = self._model(runner)
+        heads = getattr(model, 'heads', None)
+        if heads is None or dataloader is None:
+            return
+        dataset = dataloader.dataset
+        name = f'{split}_dataloader.dataset ({type(dataset).__name__})'
+        classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        sample: Optional[dict] = None
+        if self.check_samples and len(dataset) > 0:
+            sample = dataset[0]['data_samples']
+        for task, head in heads.items():
+            gt_field = getattr(head, 'gt_field', 'gt_sem_seg')
+            if gt_field == 'gt_sem_seg' and classes is not None and \
+                    head.num_classes != len(classes):
+                raise ValueError(
+                    f'model.tasks.{task}.head.num_classes is '
+                    f'{head.num_classes} but {name} has {len(classes)} '
+                    'classes; make them agree')
+            if sample is not None and gt_field not in sample:
+                raise KeyError(
+                    f'model.tasks.{task} needs "{gt_field}" but the samples '
+                    f'of {name} do not have it: load it in the pipeline '
+                    '(LoadSegMap / LoadNormalMap / LoadDepthMap) and enable '
+                    'it in the data set (with_normal / with_depth), or '
+                    f'remove the task')
+
+    def before_train(self, runner) -> None:
+        self._check(runner, runner.train_dataloader, 'train')
+
+    def before_val(self, runner) -> None:
+        self._check(runner, runner.val_dataloader, 'val')
+
+    def before_test(self, runner) -> None:
+        self._check(runner, runner.test_dataloader, 'test')

@@ -1,0 +1,52 @@
+"""Configs that do not fit the data, and runs that diverge, stop early with
+a message naming the key, the iteration and the task."""
+import pytest
+from mmengine.runner import Runner
+
+import mtlnas_mm  # noqa: F401
+from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
+
+NDDR = 'configs/baselines/nddr_vgg-tiny_synthetic.py'
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return generate_data(str(tmp_path_factory.mktemp('bad_cfg_data')),
+                         num_train=4, num_test=2)
+
+
+def test_head_num_classes_must_match_dataset(data_root, tmp_path):
+    cfg = tiny_cfg(NDDR, str(tmp_path), data_root, iters=1)
+    cfg.model.tasks.seg.head.num_classes = 13
+    with pytest.raises(ValueError, match=r'model\.tasks\.seg\.head\.'
+                       r'num_classes is 13 .* 40 classes'):
+        Runner.from_cfg(cfg).train()
+
+
+def test_task_without_ground_truth_in_data(data_root, tmp_path):
+    cfg = tiny_cfg(NDDR, str(tmp_path), data_root, iters=1)
+    # a depth task, but the data set does not load depth maps
+    cfg.model.tasks['depth'] = dict(
+        head=dict(type='DenseRegressionHead', task='depth',
+                  decoder=dict(type='LargeFOVHead', in_channels=64,
+                               channels=16, fc6_dilation=4)))
+    with pytest.raises(KeyError, match=r'model\.tasks\.depth needs '
+                       r'"gt_depth_map"'):
+        Runner.from_cfg(cfg).train()
+
+
+def test_unknown_task_key_names_it(data_root, tmp_path):
+    cfg = tiny_cfg(NDDR, str(tmp_path), data_root, iters=1)
+    cfg.model.tasks.normal['heads'] = cfg.model.tasks.normal.head
+    with pytest.raises(KeyError, match=r'tasks\.normal: unknown key'):
+        Runner.from_cfg(cfg)
+
+
+def test_diverging_search_stops_with_iteration_and_task(data_root,
+                                                        tmp_path):
+    cfg = tiny_cfg(TINY_SEARCH, str(tmp_path), data_root, iters=30)
+    cfg.optim_wrapper.weights.optimizer.lr = 1e12
+    with pytest.raises(FloatingPointError,
+                       match=r'non-finite loss at iteration \d+ in the '
+                       r'(architecture|weight) step: (seg|normal)\.loss'):
+        Runner.from_cfg(cfg).train()
