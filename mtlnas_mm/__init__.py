@@ -13,6 +13,8 @@ from .version import __version__
 register_trusted_local_checkpoint_loader()
 patch_cpu_distributed_init()
 
-from . import datasets, engine, evaluation, models, structures  # noqa: E402,F401,I001
+# noqa: E402 below: registration must follow the loader fix
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import structures, visualization  # noqa: E402,F401
 
 __all__ = ['__version__']

@@ -26,7 +26,7 @@ def test_vgg_largefov_layers_and_stride():
     x = torch.randn(2, 3, 64, 48)
     outs = m(x)
     assert [o.shape[-2:] for o in outs] == [(64, 48), (32, 24), (16, 12),
-                                           (8, 6), (8, 6)]
+                                            (8, 6), (8, 6)]
     for a, b in zip(step_all(m, x), outs):
         assert torch.equal(a, b)
     # odd input sizes: the 3x3/s2 pools round up like TF "SAME"

@@ -62,10 +62,12 @@ def _constructor(**weights_kw):
 
 def test_constructor_splits_parameters_and_applies_lr_mult():
     model = ToySearchModel()
-    ow = _constructor(paramwise_cfg=dict(
-        custom_keys={'neck': dict(lr_mult=100.0)}))(model)
+    ow = _constructor(
+        paramwise_cfg=dict(custom_keys={'neck': dict(lr_mult=100.0)}))(model)
     assert isinstance(ow, OptimWrapperDict)
-    arch_params = [p for g in ow['arch'].optimizer.param_groups for p in g['params']]
+    arch_params = [
+        p for g in ow['arch'].optimizer.param_groups for p in g['params']
+    ]
     weight_params = [
         p for g in ow['weights'].optimizer.param_groups for p in g['params']
     ]

@@ -165,7 +165,7 @@ def pruning_checks(neck, bbs, kept):
     seen = {}
 
     def pre_hook(module, args):
-        own, sources, slots = args[0], args[1], args[2]
+        sources, slots = args[1], args[2]
         seen[id(module)] = (len(sources), list(slots))
 
     handles = [op.register_forward_pre_hook(pre_hook)

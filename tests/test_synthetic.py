@@ -82,8 +82,8 @@ def test_planar_normals_match_depth_finite_differences():
         n = s.normal
         same = (np.abs(n[:-1, :-1] - n[:-1, 1:]).max(-1) < 1e-6) & \
             (np.abs(n[:-1, :-1] - n[1:, :-1]).max(-1) < 1e-6)
-        planar = np.isin(s.seg40[:-1, :-1], [S.WALL, S.FLOOR, S.CEILING,
-                                              S.CABINET, S.BED])
+        planar = np.isin(s.seg40[:-1, :-1],
+                         [S.WALL, S.FLOOR, S.CEILING, S.CABINET, S.BED])
         ok = same & planar & (s.depth[:-1, :-1] > 0) & \
             (s.depth[:-1, 1:] > 0) & (s.depth[1:, :-1] > 0)
         right = (pts[:-1, 1:] - pts[:-1, :-1])[ok]

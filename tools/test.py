@@ -1,7 +1,8 @@
 """Evaluate a checkpoint (mmseg usage).
 
     python tools/test.py CONFIG CHECKPOINT [--arch ARCH.json]
-        [--work-dir DIR] [--out METRICS.json] [--show-dir DIR] [--cfg-options ...]
+        [--work-dir DIR] [--out METRICS.json] [--show-dir DIR]
+        [--cfg-options ...]
 
 A searched checkpoint is evaluated directly, without retraining: in eval
 mode the fusion neck keeps the edges with alpha > 0 and does not compute

@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components, checkpoint fix)
+from mtlnas_mm.utils import finalize_tool_cfg
 
 
 def parse_args() -> argparse.Namespace:

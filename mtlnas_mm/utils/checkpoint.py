@@ -20,9 +20,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 _PATCHED = False
 
 
-def load_from_trusted_local(filename: str,
-                        map_location: Optional[Union[str, torch.device]] = None
-                        ) -> dict:
+def load_from_trusted_local(
+        filename: str,
+        map_location: Optional[Union[str, torch.device]] = None) -> dict:
     """Load a local checkpoint with full unpickling (trusted file)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):

@@ -18,7 +18,11 @@ train_pipeline = [
     dict(type='NormalAwareRandomFlip', prob=0.5),
     dict(type='MultiTaskPad', size=crop_size),
     dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='PhotoMetricDistortion', hue_delta=9, saturation_range=(0.95, 1.05)),
+    # colour jitter (hue 0.05, saturation 0.05)
+    dict(
+        type='PhotoMetricDistortion',
+        hue_delta=9,
+        saturation_range=(0.95, 1.05)),
     dict(type='PackMultiTaskInputs'),
 ]
 test_pipeline = [

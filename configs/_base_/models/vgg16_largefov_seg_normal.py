@@ -25,7 +25,9 @@ model = dict(
                 norm_cfg=norm_cfg,
                 align_corners=True,
                 loss_decode=dict(
-                    type='CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
+                    type='CrossEntropyLoss',
+                    use_sigmoid=False,
+                    avg_non_ignore=True,
                     loss_weight=1.0))),
         normal=dict(
             head=dict(

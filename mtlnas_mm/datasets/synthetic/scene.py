@@ -175,9 +175,9 @@ def _pastel(rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
     return rng.uniform(lo, hi, size=3)
 
 
-def _against_wall(rng: np.random.Generator, room_half: Tuple[float, float,
-                                                            float],
-                  width: float, depth: float) -> Tuple[np.ndarray, float]:
+def _against_wall(rng: np.random.Generator,
+                  room_half: Tuple[float, float, float], width: float,
+                  depth: float) -> Tuple[np.ndarray, float]:
     """Floor position ``(x, z)`` and yaw for a footprint ``width x depth``
     standing against a random wall: local ``x`` runs along the wall and
     local ``+z`` points at it (the back of a sofa or chair)."""

@@ -5,6 +5,7 @@ from .rng_state_hook import (RESUMED_RNG_STATE, RNGStateHook, get_rng_state,
                              set_rng_state)
 
 __all__ = [
-    'ArchitectureHook', 'MinEntropyHook', 'RNGStateHook', 'TaskCheckHook', 'poly_ramp',
+    'ArchitectureHook', 'MinEntropyHook', 'RNGStateHook',
+    'TaskCheckHook', 'poly_ramp',
     'get_rng_state', 'set_rng_state', 'GATE_HISTORY', 'RESUMED_RNG_STATE'
 ]

@@ -23,8 +23,10 @@ class BilevelDistributedDataParallel(MMDistributedDataParallel):
     The entropy term is a deterministic function of the (identical) logits,
     so averaging it across ranks leaves it unchanged.
 
-    Config: ``model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')``
-    (set by the search schedules; used only when launched distributed).
+    Config (set by the project's schedules; used only when distributed)::
+
+        model_wrapper_cfg = dict(
+            type='mmseg.BilevelDistributedDataParallel')
     """
 
     def __init__(self, module, **kwargs) -> None:

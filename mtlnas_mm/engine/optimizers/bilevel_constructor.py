@@ -31,7 +31,8 @@ class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     model; the groups of parameters outside ``keep`` are then dropped.
     """
 
-    def build(self, model: nn.Module, keep: List[nn.Parameter]) -> OptimWrapper:
+    def build(self, model: nn.Module,
+              keep: List[nn.Parameter]) -> OptimWrapper:
         keep_ids = {id(p) for p in keep}
         groups: List[dict] = []
         self.add_params(groups, model)
