@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from prettytable import PrettyTable
@@ -93,7 +94,8 @@ def predictions_picture(runner: Runner, out: str, title: str,
     model.eval()
     batch = next(iter(runner.test_dataloader))
     batch = {k: v[:num] for k, v in batch.items()}
-    samples = model.test_step(batch)
+    with torch.no_grad():
+        samples = model.test_step(batch)
     palette = runner.test_dataloader.dataset.metainfo['palette']
     return draw_predictions(samples, palette, out, title)
 

@@ -32,13 +32,13 @@ def _panels(sample, palette) -> Dict[str, np.ndarray]:
     for name in ('gt_sem_seg', 'pred_sem_seg'):
         if name in sample:
             panels[name] = colorize_labels(
-                sample.get(name).data[0].cpu().numpy(), palette)
+                sample.get(name).data[0].detach().cpu().numpy(), palette)
     for name in ('gt_normal_map', 'pred_normal_map'):
         if name in sample:
-            panels[name] = normals_to_rgb(sample.get(name).data.cpu().numpy())
+            panels[name] = normals_to_rgb(sample.get(name).data.detach().cpu().numpy())
     for name in ('gt_depth_map', 'pred_depth_map'):
         if name in sample:
-            panels[name] = sample.get(name).data[0].cpu().numpy()
+            panels[name] = sample.get(name).data[0].detach().cpu().numpy()
     return panels
 
 
