@@ -1,0 +1,55 @@
+"""The command-line tools, run as a user would (mmseg usage)."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from runner_utils import ROOT, TINY_SEARCH, generate_data
+
+
+def _tool(name, *args):
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', name), *args], cwd=ROOT,
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.timeout(900)
+def test_train_derive_visualize_test(tmp_path):
+    data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
+    work = str(tmp_path / 'work')
+    options = [
+        '--cfg-options', f'train_dataloader.dataset.data_root={data}',
+        f'val_dataloader.dataset.data_root={data}',
+        f'test_dataloader.dataset.data_root={data}',
+        'train_dataloader.batch_size=2', 'train_cfg.max_iters=2'
+    ]
+    _tool('train.py', TINY_SEARCH, '--work-dir', work, *options)
+    ckpt = osp.join(work, 'iter_2.pth')
+    assert osp.isfile(ckpt)
+    arch = str(tmp_path / 'arch.json')
+    out = _tool('derive_arch.py', TINY_SEARCH, ckpt, '--out', arch)
+    assert 'edges kept' in out and osp.isfile(arch)
+    _tool('visualize_arch.py', arch, '--history',
+          osp.join(work, 'arch', 'gate_history.jsonl'), '--out-dir',
+          str(tmp_path / 'pics'))
+    for pic in ('architecture.png', 'gate_curves.png'):
+        assert osp.getsize(str(tmp_path / 'pics' / pic)) > 1000
+    metrics_file = str(tmp_path / 'metrics.json')
+    _tool('test.py', TINY_SEARCH, ckpt, '--arch', arch, '--work-dir', work,
+          '--out', metrics_file, *options)
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    assert {'mIoU', 'aAcc', 'mean', 'median', 'within_30'} <= set(metrics)
+
+
+def test_tools_name_missing_files(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'test.py'), TINY_SEARCH,
+         str(tmp_path / 'nope.pth')], cwd=ROOT, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'checkpoint file' in proc.stderr and 'nope.pth' in proc.stderr
