@@ -34,16 +34,21 @@ hits every case alike) and the median is reported.  Peak memory: on CUDA
 and free events, sorted by time, are summed and the peak of that running sum
 (memory allocated during the run above its start) is added to the bytes
 alive at its start (parameters, buffers, gradients and optimizer state).
+The same profiled run counts the forward FLOPs (torch.profiler
+``with_flops``); the targets also show the ratio a pure FLOP model predicts,
+to tell overhead that can be removed from work that the architecture adds.
 
 The JSON result (stdout, and ``--out``) holds the machine, the settings, the
 per-case figures, the ratios against the single-task pair and the targets
 with pass / fail.
 """
 import argparse
+import contextlib
 import copy
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -52,6 +57,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -196,12 +202,8 @@ def timed(fn: Callable[[], None], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def cpu_peak_bytes(fn: Callable[[], None]) -> int:
-    """Peak of the running sum of the CPU allocator's events during fn."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU],
-                 profile_memory=True) as prof:
-        fn()
+def _peak_of_running_sum(prof) -> int:
+    """Peak of the running sum of the CPU allocator's events, time order."""
     events = [(e.start_ns(), e.nbytes())
               for e in prof.profiler.kineto_results.events()
               if e.name() == '[memory]'
@@ -214,18 +216,31 @@ def cpu_peak_bytes(fn: Callable[[], None]) -> int:
     return peak
 
 
-def peak_memory(fn: Callable[[], None], device: torch.device,
-                base: Callable[[], int]) -> dict:
-    if device.type == 'cuda':
+def profiled_run(fn: Callable[[], None], device: torch.device,
+                 base: Callable[[], int]) -> dict:
+    """One run under torch.profiler: peak memory and forward GFLOPs.
+
+    FLOPs are torch.profiler's ``with_flops`` estimates (convolutions,
+    matmuls, elementwise mul/add of the forward ops it has formulas for;
+    backward kernels are not counted).
+    """
+    from torch.profiler import ProfilerActivity, profile
+    cpu = device.type != 'cuda'
+    start = base() if cpu else 0
+    if not cpu:
         sync(device)
         torch.cuda.reset_peak_memory_stats(device)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=cpu,
+                 with_flops=True) as prof:
         fn()
         sync(device)
-        return dict(peak_mib=torch.cuda.max_memory_allocated(device) / MiB)
-    start = base()
-    above = cpu_peak_bytes(fn)
+    gflops = sum(e.flops for e in prof.events() if e.flops) / 1e9
+    if not cpu:
+        return dict(peak_mib=torch.cuda.max_memory_allocated(device) / MiB,
+                    fwd_gflops=gflops)
+    above = _peak_of_running_sum(prof)
     return dict(peak_mib=(start + above) / MiB, state_mib=start / MiB,
-                peak_above_state_mib=above / MiB)
+                peak_above_state_mib=above / MiB, fwd_gflops=gflops)
 
 
 class Case:
@@ -284,6 +299,9 @@ def parse_args(argv=None):
                         help='write a markdown table of the result here')
     parser.add_argument('--only', nargs='+', default=None,
                         help='run only these cases (debugging)')
+    parser.add_argument('--note', default=None,
+                        help='free text stored in the JSON (e.g. why '
+                        '--threads was chosen)')
     return parser.parse_args(argv)
 
 
@@ -415,11 +433,29 @@ def summarise(cases: List[Case]) -> dict:
                                       med('infer', 'single')),
         search_mem_vs_nddr=ratio(mem('train', 'search_iter'),
                                  mem('train', 'nddr')))
+    # the same ratios if time were proportional to the forward FLOPs
+    # (a training step ~ 3 forward-sized passes: forward, input gradients,
+    # weight gradients; the architecture step skips the weight gradients
+    # except the fusion convs', which the gate gradients need)
+
+    def fl(kind, name):
+        return results[kind].get(name, {}).get('fwd_gflops')
+
+    f1, fs = fl('train', 'single'), fl('train', 'super_weight')
+    flop_values = dict(
+        search_iter_vs_single_step=(None if f1 is None or fs is None else
+                                    (3 * fs + 2 * fs + (fs - f1)) / (3 * f1)),
+        fusion_overhead=(None if f1 is None or fs is None else
+                         (fs - f1) / fs),
+        derived_infer_vs_single=ratio(fl('infer', 'derived'),
+                                      fl('infer', 'single')),
+        search_mem_vs_nddr=None)
     targets = {}
     for name, limit, desc in TARGETS:
         v = values[name]
         targets[name] = dict(value=v, limit=limit, description=desc,
-                             passed=None if v is None else bool(v <= limit))
+                             passed=None if v is None else bool(v <= limit),
+                             flop_model_value=flop_values[name])
     vs_single = {}
     for kind in ('train', 'infer'):
         for name in results[kind]:
@@ -443,8 +479,9 @@ def markdown(result: dict) -> str:
         f"({m['cpu_usable']} cores usable, {m['torch_threads']} torch "
         f"threads), torch {m['torch']}; memory: {result['memory_method']}.",
         '',
-        '| case | what | time (s) | x single | peak mem (MiB) | x single |',
-        '|---|---|---:|---:|---:|---:|',
+        '| case | what | time (s) | x single | peak mem (MiB) | x single '
+        '| fwd GFLOPs |',
+        '|---|---|---:|---:|---:|---:|---:|',
     ]
     what = {
         'train:single': 'training step, single-task pair',
@@ -466,23 +503,30 @@ def markdown(result: dict) -> str:
             lines.append(
                 f"| {key} | {desc} | {fmt(r['median_s'], '.3f')} | "
                 f"{fmt(vs['time'])} | {fmt(r.get('peak_mib'), '.0f')} | "
-                f"{fmt(vs['memory'])} |")
-    lines += ['', '| target | value | limit | result |', '|---|---:|---:|---|']
+                f"{fmt(vs['memory'])} | {fmt(r.get('fwd_gflops'), '.1f')} |")
+    lines += ['', '| target | measured | limit | result | FLOP model |',
+              '|---|---:|---:|---|---:|']
     for name, t in result['targets'].items():
         passed = {True: 'pass', False: '**fail**', None: '-'}[t['passed']]
         lines.append(f"| {t['description']} | {fmt(t['value'], '.3f')} | "
-                     f"{t['limit']} | {passed} |")
+                     f"{t['limit']} | {passed} | "
+                     f"{fmt(t['flop_model_value'], '.3f')} |")
     return '\n'.join(lines) + '\n'
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    # stdout carries the JSON only: mmengine logs (init_weights reports ...)
+    # go to stderr, below WARNING not at all
+    with contextlib.redirect_stdout(sys.stderr):
+        MMLogger.get_instance('mtlnas_benchmark', log_level='WARNING')
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     started = time.time()
-    cases = build_cases(args, device)
+    with contextlib.redirect_stdout(sys.stderr):
+        cases = build_cases(args, device)
     log(f'benchmark: {len(cases)} cases, {args.backbone}, batch '
         f'{args.batch} x {args.size[0]}x{args.size[1]}, device {device}, '
         f'{torch.get_num_threads()} threads')
@@ -497,8 +541,9 @@ def main(argv=None) -> dict:
         log(f'  repeat {r + 1}/{args.repeats}: ' + ', '.join(
             f'{c.kind}:{c.name} {c.times[-1]:.3f}s' for c in cases))
     for c in cases:
-        c.mem = peak_memory(c.fn, device, c.base)
-        log(f'  memory {c.kind}:{c.name}: {c.mem["peak_mib"]:.0f} MiB')
+        c.mem = profiled_run(c.fn, device, c.base)
+        log(f'  memory {c.kind}:{c.name}: {c.mem["peak_mib"]:.0f} MiB, '
+            f'{c.mem["fwd_gflops"]:.1f} forward GFLOPs')
 
     result = dict(
         machine=machine_info(device),
@@ -506,9 +551,9 @@ def main(argv=None) -> dict:
                       batch=args.batch, repeats=args.repeats,
                       warmup=args.warmup, kept=args.kept,
                       order='round-robin over cases, median per case',
-                      command=' '.join(['python', 'tools/benchmark.py'] +
-                                       (sys.argv[1:] if argv is None
-                                        else list(argv)))),
+                      command=shlex.join(['python', 'tools/benchmark.py'] +
+                                         (sys.argv[1:] if argv is None
+                                          else list(argv)))),
         memory_method=(
             'torch.cuda.max_memory_allocated after reset_peak_memory_stats'
             if device.type == 'cuda' else
@@ -520,6 +565,8 @@ def main(argv=None) -> dict:
                      'preprocess + forward + backward + optimizer step; '
                      'inference: test_step under no_grad, eval mode)'),
     )
+    if args.note:
+        result['note'] = args.note
     result.update(summarise(cases))
     result['wall_s'] = time.time() - started
     text = json.dumps(result, indent=2)

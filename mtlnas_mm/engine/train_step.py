@@ -18,8 +18,15 @@ weight step training gradients on the alphas (the defect found in MMRazor's
 DARTS).  A loss that is NaN/inf stops the run with an error that names the
 iteration, the step and the offending loss terms, before any optimizer
 steps on it.
+
+The architecture step's backward is restricted to the parameters of the
+architecture optimizer (``loss.backward(inputs=alphas)``): the network-weight
+gradients of that step would be discarded anyway.  Every layer still
+back-propagates to its input, but no backbone or head convolution computes
+its weight gradient (the fusion convs still do: the gate gradients are
+computed from it, see ``NDDRFusion``).
 """
-from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -32,6 +39,8 @@ WEIGHT_BATCH = 'weight'
 ARCH_BATCH = 'arch'
 
 LossFn = Callable[[dict], Dict[str, torch.Tensor]]
+#: averages the gradients of the given parameters over the ranks (DDP)
+GradSync = Callable[[List[torch.nn.Parameter]], None]
 
 
 def _current_iter() -> Union[int, str]:
@@ -61,10 +70,26 @@ def check_finite(loss: torch.Tensor, losses: Mapping[str, torch.Tensor],
         'check the data of this task.')
 
 
+def optimizer_params(wrapper: OptimWrapper) -> List[torch.nn.Parameter]:
+    """The trainable parameters an optim wrapper steps."""
+    return [
+        p for group in wrapper.optimizer.param_groups for p in group['params']
+        if p.requires_grad
+    ]
+
+
 def _step(model, loss_fn: LossFn, batch: dict, wrapper: OptimWrapper,
           all_wrappers: OptimWrapper, phase: str,
-          extra_losses: Optional[Callable[[], Dict[str, torch.Tensor]]] = None
-          ) -> Dict[str, torch.Tensor]:
+          extra_losses: Optional[Callable[[], Dict[str, torch.Tensor]]] = None,
+          own_grads_only: bool = False,
+          grad_sync: Optional[GradSync] = None) -> Dict[str, torch.Tensor]:
+    """One forward / backward / update of ``wrapper``.
+
+    ``own_grads_only``: compute the gradients of ``wrapper``'s parameters
+    only (the others would be zeroed unused); ``grad_sync`` then averages
+    them across ranks before the update (the forward ran outside DDP's
+    gradient synchronisation).
+    """
     all_wrappers.zero_grad()
     with wrapper.optim_context(model):
         data = model.data_preprocessor(batch, True)
@@ -73,14 +98,30 @@ def _step(model, loss_fn: LossFn, batch: dict, wrapper: OptimWrapper,
             losses.update(extra_losses())
     loss, log_vars = model.parse_losses(losses)
     check_finite(loss, losses, phase)
-    wrapper.update_params(loss)
+    if not own_grads_only:
+        wrapper.update_params(loss)
+    else:
+        # OptimWrapper.update_params, with the backward limited to them
+        params = optimizer_params(wrapper)
+        wrapper.backward(wrapper.scale_loss(loss), inputs=params)
+        if grad_sync is not None:
+            grad_sync(params)
+        if wrapper.should_update():
+            wrapper.step()
+            wrapper.zero_grad()
     all_wrappers.zero_grad()
-    return log_vars
+    # parse_losses keeps the graph in the logged values; after a backward
+    # limited to some parameters that graph still holds the activations
+    # saved for the others, so release it now (the values are for logging)
+    return {k: v.detach() if isinstance(v, torch.Tensor) else v
+            for k, v in log_vars.items()}
 
 
 def bilevel_train_step(model, data: Union[dict, tuple, list],
                        optim_wrapper: Union[OptimWrapper, OptimWrapperDict],
-                       loss_fn: Optional[LossFn] = None
+                       loss_fn: Optional[LossFn] = None,
+                       arch_loss_fn: Optional[LossFn] = None,
+                       arch_grad_sync: Optional[GradSync] = None
                        ) -> Dict[str, torch.Tensor]:
     """Run one training iteration of ``model``.
 
@@ -95,6 +136,11 @@ def bilevel_train_step(model, data: Union[dict, tuple, list],
         loss_fn: computes the loss dict from a preprocessed batch; defaults
             to ``model(**data, mode='loss')``.  The DDP wrapper passes its
             own forward so gradients are all-reduced (alphas included).
+        arch_loss_fn: the loss function of the architecture step (default
+            ``loss_fn``).  Its backward computes the alpha gradients only,
+            so under DDP it must run outside DDP's gradient synchronisation
+            (``no_sync``) and ``arch_grad_sync`` must average them.
+        arch_grad_sync: averages the alpha gradients across ranks.
     """
     if loss_fn is None:
         def loss_fn(d):  # noqa: E306
@@ -131,8 +177,10 @@ def bilevel_train_step(model, data: Union[dict, tuple, list],
         return out
 
     model.set_gate_mode(arch_mode)
-    log_arch = _step(model, loss_fn, data[ARCH_BATCH], optim_wrapper[ARCH],
-                     optim_wrapper, 'architecture', entropy_term)
+    log_arch = _step(model, arch_loss_fn or loss_fn, data[ARCH_BATCH],
+                     optim_wrapper[ARCH], optim_wrapper, 'architecture',
+                     entropy_term, own_grads_only=True,
+                     grad_sync=arch_grad_sync)
     model.set_gate_mode(weight_mode)
     log_weight = _step(model, loss_fn, data[WEIGHT_BATCH],
                        optim_wrapper[WEIGHTS], optim_wrapper, 'weight')

@@ -1,7 +1,8 @@
 """DDP wrapper that runs the (bilevel) multi-task training step."""
-from typing import Dict, Union
+from typing import Dict, List, Union
 
 import torch
+import torch.distributed as dist
 from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
@@ -23,6 +24,12 @@ class BilevelDistributedDataParallel(MMDistributedDataParallel):
     The entropy term is a deterministic function of the (identical) logits,
     so averaging it across ranks leaves it unchanged.
 
+    The architecture step back-propagates to the alphas only (the weight
+    gradients of that step are never used), which DDP's reducer does not
+    allow (it waits for every parameter's gradient): that forward runs under
+    ``no_sync`` and the alpha gradients are averaged across ranks here,
+    which is what DDP would have done with them.
+
     Config (set by the project's schedules; used only when distributed)::
 
         model_wrapper_cfg = dict(
@@ -42,4 +49,24 @@ class BilevelDistributedDataParallel(MMDistributedDataParallel):
                    ) -> Dict[str, torch.Tensor]:
         return bilevel_train_step(
             self.module, data, optim_wrapper,
-            loss_fn=lambda d: self._run_forward(d, mode='loss'))
+            loss_fn=lambda d: self._run_forward(d, mode='loss'),
+            arch_loss_fn=self._unsynced_loss,
+            arch_grad_sync=self._average_grads)
+
+    def _unsynced_loss(self, data: dict) -> Dict[str, torch.Tensor]:
+        with self.no_sync():
+            return self._run_forward(data, mode='loss')
+
+    def _average_grads(self, params: List[torch.nn.Parameter]) -> None:
+        """Average the gradients of ``params`` over the ranks (every rank
+        runs the same graph, so the same parameters have gradients)."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, group=self.process_group)
+        flat /= dist.get_world_size(self.process_group)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()

@@ -6,7 +6,7 @@ the sources that are actually computed (``slots`` = their candidate
 indices); pruned slots contribute nothing, which equals feeding zeros into
 them, so a derived network needs no other weights than the supernet.
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmseg.registry import MODELS
 
@@ -28,8 +30,76 @@ def _check_init(init: Optional[Sequence[float]]
     return float(init[0]), float(init[1])
 
 
-def _gated(src: Tensor, gate: Optional[Tensor]) -> Tensor:
-    return src if gate is None else src * gate
+#: activations that take no ``inplace`` argument (as in mmcv's ConvModule)
+_NO_INPLACE_ACTS = ('Tanh', 'PReLU', 'Sigmoid', 'HSigmoid', 'Swish', 'GELU')
+
+
+class _ConcatConv1x1(torch.autograd.Function):
+    """``conv1x1(cat(inputs, dim=1), weight, bias)`` that keeps the *inputs*
+    for backward instead of their concatenation.
+
+    The inputs of a fusion op (a layer output and other tasks' layer
+    outputs) are kept alive by the backbones' own autograd graph anyway, so
+    saving them costs nothing, while the concatenation would be an extra
+    ``(1 + k) x C x H x W`` buffer per fusion op kept until backward.  The
+    concatenation is rebuilt in backward only when the weight gradient is
+    needed (not in an architecture step that differentiates w.r.t. the gates
+    only).  Forward values and gradients are those of ``F.conv2d`` on the
+    concatenation (same kernels).
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Optional[Tensor],
+                *inputs: Tensor) -> Tensor:
+        x = torch.cat(inputs, dim=1) if len(inputs) > 1 else inputs[0]
+        ctx.save_for_backward(weight, *inputs)
+        ctx.with_bias = bias is not None
+        ctx.x_shape = x.shape
+        return F.conv2d(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        weight, *inputs = ctx.saved_tensors
+        need_w, need_b = ctx.needs_input_grad[:2]
+        need_x = any(ctx.needs_input_grad[2:])
+        grad_w = grad_b = None
+        grads_x: List[Optional[Tensor]] = [None] * len(inputs)
+        if need_w or need_x:
+            if need_w:
+                x = torch.cat(inputs, dim=1) if len(inputs) > 1 \
+                    else inputs[0]
+            else:  # only its shape is read (as torch.nn.grad.conv2d_input)
+                x = grad.new_empty(1).expand(ctx.x_shape)
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], [0, 0], [1, 1], False,
+                [0, 0], 1, [need_x, need_w, False])
+            if need_x:
+                parts = grad_x.split([t.shape[1] for t in inputs], dim=1)
+                grads_x = [g if n else None for g, n in
+                           zip(parts, ctx.needs_input_grad[2:])]
+        if need_b and ctx.with_bias:
+            grad_b = grad.sum(dim=(0, 2, 3))
+        return (grad_w, grad_b, *grads_x)
+
+
+def concat_conv1x1(inputs: Sequence[Tensor], weight: Tensor,
+                   bias: Optional[Tensor] = None) -> Tensor:
+    """1x1 convolution of the channel concatenation of ``inputs``.
+
+    Under autograd the concatenation is not kept for backward
+    (:class:`_ConcatConv1x1`); without gradients, or under autocast, it is
+    plain ``F.conv2d(torch.cat(inputs, 1), weight, bias)``.
+    """
+    inputs = list(inputs)
+    tensors = inputs + [weight] + ([bias] if bias is not None else [])
+    if (not torch.is_grad_enabled()
+            or not any(t.requires_grad for t in tensors)
+            or torch.is_autocast_enabled(inputs[0].device.type)
+            or len({t.dtype for t in tensors}) > 1):
+        x = torch.cat(inputs, dim=1) if len(inputs) > 1 else inputs[0]
+        return F.conv2d(x, weight, bias)
+    return _ConcatConv1x1.apply(weight, bias, *inputs)
 
 
 @MODELS.register_module()
@@ -64,6 +134,11 @@ class NDDRFusion(BaseModule):
         self.conv = nn.Conv2d(
             channels * (1 + num_sources), channels, 1, bias=False)
         self.bn = build_norm_layer(norm_cfg, channels)[1]
+        if act_cfg is not None:
+            # in place on the fresh norm output, as mmcv's ConvModule
+            act_cfg = dict(act_cfg)
+            if act_cfg['type'] not in _NO_INPLACE_ACTS:
+                act_cfg.setdefault('inplace', True)
         self.act = (build_activation_layer(act_cfg)
                     if act_cfg is not None else nn.Identity())
         self.reset_fusion_parameters()
@@ -95,13 +170,49 @@ class NDDRFusion(BaseModule):
         n = self.num_sources if slots is None else len(slots)
         return self.channels * (1 + n)
 
-    def _weight(self, slots: Optional[Sequence[int]]) -> Tensor:
+    def _weight(self, slots: Sequence[int],
+                gates: Sequence[Optional[Tensor]]) -> Tensor:
+        """The conv weight restricted to the own slot and ``slots``, each
+        source's columns multiplied by its gate.
+
+        ``conv(cat[own, g_1*s_1, ...], W) == conv(cat[own, s_1, ...],
+        [W_0, g_1*W_1, ...])``: scaling the ``C x C`` weight block instead
+        of the ``C x H x W`` feature saves a pass over every source (and its
+        backward).  Columns of slots not in ``slots`` are never read.
+        """
         w = self.conv.weight
-        if slots is None or len(slots) == self.num_sources:
-            return w
-        c = self.channels
-        cols = [w[:, :c]] + [w[:, c * (s + 1):c * (s + 2)] for s in slots]
-        return torch.cat(cols, dim=1)
+        c, n = self.channels, len(slots)
+        if list(slots) != list(range(self.num_sources)):
+            if n == 0:
+                w = w[:, :c]
+            else:
+                groups = w.view(c, 1 + self.num_sources, c, 1, 1)
+                w = groups[:, [0] + [s + 1 for s in slots]].reshape(
+                    c, c * (1 + n), 1, 1)
+        if any(g is not None for g in gates):
+            one = w.new_ones(())
+            scale = torch.stack([one] + [
+                one if g is None else g.to(w.dtype).reshape(())
+                for g in gates
+            ])
+            w = (w.view(c, 1 + n, c) * scale.view(1, 1 + n, 1)).view(
+                c, c * (1 + n), 1, 1)
+        return w
+
+    def _folded_norm(self) -> Optional[Tuple[Tensor, Tensor]]:
+        """``(scale, shift)`` of the norm layer when it is a BatchNorm using
+        its running statistics (eval mode), else ``None``."""
+        bn = self.bn
+        if not isinstance(bn, _BatchNorm) or bn.training or \
+                bn.running_mean is None or bn.running_var is None:
+            return None
+        scale = (bn.running_var + bn.eps).rsqrt()
+        if bn.weight is not None:
+            scale = scale * bn.weight
+        shift = -bn.running_mean * scale
+        if bn.bias is not None:
+            shift = shift + bn.bias
+        return scale, shift
 
     def forward(self,
                 own: Tensor,
@@ -117,12 +228,24 @@ class NDDRFusion(BaseModule):
                 order).
             gates: one gate per source (scalar tensor) or ``None`` = 1.
         """
+        sources = list(sources)
+        if slots is None:
+            slots = list(range(len(sources)))
+        if len(slots) != len(sources):
+            raise ValueError(f'NDDRFusion: {len(sources)} sources but '
+                             f'{len(slots)} slots')
         if gates is None:
             gates = [None] * len(sources)
-        x = torch.cat([own] + [_gated(s, g) for s, g in zip(sources, gates)],
-                      dim=1) if len(sources) else own
-        x = F.conv2d(x, self._weight(slots))
-        return self.act(self.bn(x))
+        weight = self._weight(slots, gates)
+        norm = self._folded_norm()
+        if norm is None:
+            x = concat_conv1x1([own] + sources, weight)
+            x = self.bn(x)
+        else:  # eval-mode BN folded into the conv: one pass less
+            scale, shift = norm
+            x = concat_conv1x1([own] + sources,
+                               weight * scale.view(-1, 1, 1, 1), shift)
+        return self.act(x)
 
 
 @MODELS.register_module()
@@ -173,7 +296,10 @@ class CrossStitchFusion(BaseModule):
             gates = [None] * len(sources)
         out = self.weight[0] * own
         for s, slot, g in zip(sources, slots, gates):
-            out = out + self.weight[1 + slot] * _gated(s, g)
+            # gate times the scalar weight, then one pass over the source
+            w = self.weight[1 + slot] if g is None else \
+                self.weight[1 + slot] * g
+            out = out + w * s
         return out
 
 
