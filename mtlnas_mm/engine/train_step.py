@@ -26,7 +26,7 @@ back-propagates to its input, but no backbone or head convolution computes
 its weight gradient (the fusion convs still do: the gate gradients are
 computed from it, see ``NDDRFusion``).
 """
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -187,11 +187,3 @@ def bilevel_train_step(model, data: Union[dict, tuple, list],
     log_vars = dict(log_weight)
     log_vars.update({f'arch.{k}': v for k, v in log_arch.items()})
     return log_vars
-
-
-def split_bilevel_batch(data) -> Tuple[Optional[dict], Optional[dict]]:
-    """Return ``(weight_batch, arch_batch)`` of a loop batch (or the batch
-    and None for plain training)."""
-    if isinstance(data, Mapping) and ARCH_BATCH in data:
-        return data[WEIGHT_BATCH], data[ARCH_BATCH]
-    return data, None

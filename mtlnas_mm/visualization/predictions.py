@@ -35,7 +35,8 @@ def _panels(sample, palette) -> Dict[str, np.ndarray]:
                 sample.get(name).data[0].detach().cpu().numpy(), palette)
     for name in ('gt_normal_map', 'pred_normal_map'):
         if name in sample:
-            panels[name] = normals_to_rgb(sample.get(name).data.detach().cpu().numpy())
+            normals = sample.get(name).data.detach().cpu().numpy()
+            panels[name] = normals_to_rgb(normals)
     for name in ('gt_depth_map', 'pred_depth_map'):
         if name in sample:
             panels[name] = sample.get(name).data[0].detach().cpu().numpy()
