@@ -5,6 +5,8 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from mtlnas_mm.utils import set_max_iters
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_SEARCH = 'configs/mtlnas/mtlnas_vgg-tiny_synthetic.py'
 CROP = (32, 32)
@@ -40,12 +42,7 @@ def tiny_cfg(config: str, work_dir: str, data_root: str, iters: int,
         cfg[key].dataset.data_root = data_root
         cfg[key].num_workers = 0
         cfg[key].persistent_workers = False
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters if validate else iters + 1
-    scheds = cfg.param_scheduler
-    for group in (scheds.values() if isinstance(scheds, dict) else [scheds]):
-        for s in group:
-            s['end'] = iters
+    set_max_iters(cfg, iters, validate)
     hooks = cfg.default_hooks
     hooks.checkpoint.interval = checkpoint_interval or iters
     hooks.checkpoint.max_keep_ckpts = -1
@@ -55,7 +52,5 @@ def tiny_cfg(config: str, work_dir: str, data_root: str, iters: int,
         if h['type'] == 'ArchitectureHook':
             h['interval'] = checkpoint_interval or iters
             h['history_interval'] = 1
-    if not validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.log_level = 'WARNING'
     return cfg

@@ -32,7 +32,7 @@ from prettytable import PrettyTable
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.evaluation import delta_m
 from mtlnas_mm.structures import Architecture
-from mtlnas_mm.utils import use_fixed_architecture
+from mtlnas_mm.utils import set_max_iters, use_fixed_architecture
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      draw_predictions, read_gate_history)
 
@@ -70,17 +70,10 @@ def make_cfg(name: str, work_dir: str, data_root: str, iters: int) -> Config:
     cfg.experiment_name = f'demo_{name}_{int(time.time())}'
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = data_root
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters + 1
-    schedulers = cfg.param_scheduler
-    for group in (schedulers.values() if isinstance(schedulers, dict)
-                  else [schedulers]):
-        for sched in group:
-            sched['end'] = iters
+    # evaluate once, through runner.test(), after training
+    set_max_iters(cfg, iters, validate=False)
     cfg.default_hooks.checkpoint.interval = iters
     cfg.default_hooks.logger.interval = max(1, iters // 10)
-    # evaluate once, through runner.test(), after training
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     return cfg
 
 

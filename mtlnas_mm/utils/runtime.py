@@ -41,3 +41,21 @@ def use_fixed_architecture(cfg: Config, arch_file: str,
     cfg.model.neck.architecture = arch_file
     cfg.model.neck.gate_mode = 'fixed'
     return cfg
+
+
+def set_max_iters(cfg: Config, iters: int, validate: bool = True) -> Config:
+    """Shorten (or lengthen) an iteration-based config to ``iters``.
+
+    Sets the loop length, the end of every parameter schedule (a list, or a
+    dict of lists per optimizer for a search) and the validation interval
+    (validate at the end only, or never with ``validate=False``).
+    """
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = iters if validate else iters + 1
+    scheds = cfg.get('param_scheduler') or []
+    for group in (scheds.values() if isinstance(scheds, dict) else [scheds]):
+        for sched in group:
+            sched['end'] = iters
+    if not validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    return cfg
