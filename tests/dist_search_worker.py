@@ -26,7 +26,6 @@ def build_cfg(data_root: str, work_dir: str, batch_size: int, iters: int,
     cfg = tiny_cfg(TINY_SEARCH, work_dir, data_root, iters=iters,
                    batch_size=batch_size)
     cfg.launcher = launcher
-    cfg.env_cfg.dist_cfg = dict(backend='gloo')
     model = cfg.model
     model.backbone.norm_cfg = GN
     model.neck.fusion.norm_cfg = GN

@@ -2,18 +2,16 @@
 import os.path as osp
 from typing import Optional
 
-import torch
 from mmengine.config import Config
 
 
 def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
                       work_dir: Optional[str]) -> Config:
-    """Apply what mmseg's tools do to every config, plus a CPU fallback.
-
-    * ``cfg.launcher`` and the work dir (``--work-dir`` >
-      ``cfg.work_dir`` > ``./work_dirs/<config name>``);
-    * distributed runs on a machine without CUDA use the ``gloo`` backend
-      (the configs default to ``nccl``, which needs GPUs).
+    """Apply what mmseg's tools do to every config: ``cfg.launcher`` and
+    the work dir (``--work-dir`` > ``cfg.work_dir`` >
+    ``./work_dirs/<config name>``).  (On machines without CUDA the
+    ``nccl`` backend of the configs becomes ``gloo`` in
+    :func:`mtlnas_mm.utils.patch_cpu_distributed_init`.)
     """
     cfg.launcher = launcher
     if work_dir is not None:
@@ -21,9 +19,6 @@ def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
-    if launcher != 'none' and not torch.cuda.is_available():
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
     return cfg
 
 

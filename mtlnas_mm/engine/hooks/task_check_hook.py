@@ -27,6 +27,7 @@ class TaskCheckHook(Hook):
 
     def __init__(self, check_samples: bool = True) -> None:
         self.check_samples = check_samples
+        self._checked = set()  # splits already checked (val runs often)
 
     @staticmethod
     def _model(runner):
@@ -36,8 +37,9 @@ class TaskCheckHook(Hook):
     def _check(self, runner, dataloader, split: str) -> None:
         model = self._model(runner)
         heads = getattr(model, 'heads', None)
-        if heads is None or dataloader is None:
+        if heads is None or dataloader is None or split in self._checked:
             return
+        self._checked.add(split)
         dataset = dataloader.dataset
         name = f'{split}_dataloader.dataset ({type(dataset).__name__})'
         classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')

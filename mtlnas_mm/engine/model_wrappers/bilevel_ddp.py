@@ -16,19 +16,18 @@ class BilevelDistributedDataParallel(MMDistributedDataParallel):
 
     mmengine's DDP wrapper runs its own single-optimizer step and never
     calls the model's ``train_step``, so a bilevel search under DDP needs
-    its own wrapper.  Both the architecture and the weight step run their
-    forward *through this wrapper*, so DDP all-reduces the gradients of
-    every parameter used in the forward - the architecture logits
-    included - and Adam/SGD then apply identical updates on every rank: the
-    gates stay identical across ranks without any extra synchronisation.
-    The entropy term is a deterministic function of the (identical) logits,
-    so averaging it across ranks leaves it unchanged.
+    its own wrapper.  It runs :func:`bilevel_train_step` with:
 
-    The architecture step back-propagates to the alphas only (the weight
-    gradients of that step are never used), which DDP's reducer does not
-    allow (it waits for every parameter's gradient): that forward runs under
-    ``no_sync`` and the alpha gradients are averaged across ranks here,
-    which is what DDP would have done with them.
+    * the **weight step** forward through DDP, which all-reduces the
+      weight gradients as usual;
+    * the **architecture step** forward under ``no_sync``: its backward
+      reaches the alphas only, which DDP's reducer does not allow (it waits
+      for every parameter), so the alpha gradients are averaged across the
+      ranks here instead.  The entropy term is a deterministic function of
+      the (identical) logits, so averaging leaves it unchanged.
+
+    Adam and SGD then apply identical updates on every rank, so the gates
+    stay identical across ranks.
 
     Config (set by the project's schedules; used only when distributed)::
 
