@@ -236,3 +236,53 @@ def test_train_pipeline_through_preprocessor(data_synth_root):
             255}
         d = s.gt_depth_map.data
         assert ((d > 0) == valid).all()  # one invalid mask for both
+
+
+IMG_CLASSES = ('none', 'cabinet', 'bed', 'chair', 'sofa', 'table', 'box',
+               'lamp', 'otherprop')
+
+
+def test_image_labels(data_synth_root):
+    from mtlnas_mm.datasets.synthetic import dominant_object_label
+    ds = nddr(data_synth_root, with_img_label=True, img_classes=IMG_CLASSES)
+    assert ds.metainfo['img_classes'] == list(IMG_CLASSES)
+    for i in range(3):
+        want = dominant_object_label(render_sample(7, 'train', i, 48,
+                                                   64).seg40)
+        assert ds.get_data_info(i)['gt_label'] == want
+        label = ds[i]['data_samples'].gt_label
+        assert label.dtype == torch.long and label.tolist() == [want]
+    test = nddr(data_synth_root, split='test', with_img_label=True,
+                img_classes=IMG_CLASSES)
+    assert test.get_data_info(1)['gt_label'] == dominant_object_label(
+        render_sample(7, 'test', 1, 48, 64).seg40)
+    # without the option nothing image-level is read or packed
+    assert 'gt_label' not in nddr(data_synth_root)[0]['data_samples']
+
+
+def test_bad_image_labels(data_root_copy):
+    lst = osp.join(data_root_copy, 'list', 'training_scene.txt')
+    with open(lst) as f:
+        lines = f.read().splitlines()
+    for bad in ('9', '-1', 'bed'):
+        with open(lst, 'w') as f:
+            f.write('\n'.join(lines[:1] + [lines[1].split()[0] + ' ' + bad] +
+                              lines[2:]) + '\n')
+        with pytest.raises(ValueError,
+                           match=r'training_scene\.txt:2: image label '
+                           rf"'{bad}' is not a class index in \[0, 9\)"):
+            nddr(data_root_copy, with_img_label=True,
+                 img_classes=IMG_CLASSES)
+    with open(lst, 'w') as f:
+        f.write('\n'.join(lines[:2]) + '\n')
+    with pytest.raises(ValueError, match='training_scene.txt lists 2 '
+                       'samples but .*training_seg.txt lists 3'):
+        nddr(data_root_copy, with_img_label=True, img_classes=IMG_CLASSES)
+    with pytest.raises(ValueError, match='needs img_classes'):
+        nddr(data_root_copy, with_img_label=True)
+    with pytest.raises(ValueError, match='layout="nddr"'):
+        NYUv2MultiTaskDataset(layout='npy', split='val', with_img_label=True,
+                              img_classes=IMG_CLASSES,
+                              data_root=data_root_copy)
+    with pytest.raises(ValueError, match='only used with with_img_label'):
+        nddr(data_root_copy, img_classes=IMG_CLASSES)

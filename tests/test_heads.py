@@ -139,3 +139,52 @@ def test_depth_head():
     assert samples[0].pred_depth_map.data.shape == (1, 12, 12)
     with pytest.raises(KeyError, match='gt_depth_map'):
         head.loss(feats, [sample(12, 12), sample(12, 12)])
+
+
+def test_image_classification_head():
+    from mtlnas_mm.models import ImageClassificationHead
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='ImageClassificationHead', in_channels=8,
+                             num_classes=4, hidden_channels=16,
+                             dropout_ratio=0.5))
+    assert isinstance(head, ImageClassificationHead)
+    head.init_weights()
+    feats = (torch.randn(3, 4, 6, 6), torch.randn(3, 8, 5, 7))
+    logits = head(feats)
+    assert logits.shape == (3, 4)
+    samples = [sample(20, 24) for _ in range(3)]
+    labels = [2, 0, 3]
+    for s, label in zip(samples, labels):
+        s.gt_label = torch.tensor([label])
+    head.eval()  # no dropout: the loss is plain softmax cross-entropy
+    losses = head.loss(feats, samples)
+    ref = F.cross_entropy(head(feats), torch.tensor(labels))
+    assert losses['loss_ce'].item() == pytest.approx(ref.item(), rel=1e-6)
+    hit = (head(feats).argmax(1) == torch.tensor(labels)).float().mean()
+    assert losses['acc_cls'].item() == pytest.approx(100 * hit.item())
+    losses['loss_ce'].backward()
+    assert head.fc.weight.grad.abs().sum() > 0
+
+    scores = head.predict(feats, [s.metainfo for s in samples])
+    assert torch.allclose(scores.sum(1), torch.ones(3))
+    head.postprocess(scores, samples, 'pred_label_scene')
+    for i, s in enumerate(samples):
+        assert torch.equal(s.pred_score_scene, scores[i])
+        assert s.pred_label_scene.tolist() == [int(scores[i].argmax())]
+    with pytest.raises(ValueError, match='in_index=-1'):
+        head((torch.randn(1, 5, 4, 4), ))
+    with pytest.raises(KeyError, match='gt_label'):
+        head.loss(feats, [sample(4, 4)] * 3)
+    with pytest.raises(ValueError, match='num_classes'):
+        ImageClassificationHead(8, 1)
+
+
+def test_image_caption_names_the_classes():
+    from mtlnas_mm.visualization import image_caption
+    s = sample(4, 4)
+    assert image_caption(s) == ''
+    s.gt_label = torch.tensor([2])
+    s.pred_label = torch.tensor([0])
+    assert image_caption(s, ['none', 'cabinet', 'bed']) == \
+        'gt bed | pred none'
+    assert image_caption(s) == 'gt 2 | pred 0'

@@ -119,3 +119,28 @@ def test_resumed_search_replays_uninterrupted_run(data_root, tmp_path):
     for key in ('train/loss', 'train/arch.loss', 'train/arch.entropy'):
         _assert_same(hub_full[key].data[0][-3:], hub_res[key].data[0][-3:],
                      key)
+
+
+def test_image_level_task_set_searches_and_evaluates(tmp_path):
+    """Seg + normals + image classification from the config alone: the
+    search runs, the new column gets edges, mmpretrain's Accuracy reads the
+    predictions, and a head / data set class mismatch is caught."""
+    data = generate_data(str(tmp_path / 'data'), num_train=8, num_test=4)
+    config = 'configs/mtlnas/mtlnas_vgg-tiny_synthetic_seg-normal-scene.py'
+    cfg = tiny_cfg(config, str(tmp_path / 'work'), data, iters=2)
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    assert model.task_names == ['seg', 'normal', 'scene']
+    assert len(model.neck.edges) == 144
+    start = model.neck.gates.alphas['scene'].detach().clone()
+    runner.train()
+    assert not torch.equal(model.neck.gates.alphas['scene'].detach(), start)
+    metrics = runner.test()
+    assert 0 <= metrics['accuracy/top1'] <= 100
+    assert {'mIoU', 'mean'} <= set(metrics)
+
+    bad = tiny_cfg(config, str(tmp_path / 'bad'), data, iters=1)
+    bad.model.tasks.scene.head.num_classes = 5
+    with pytest.raises(ValueError, match=r'scene\.head\.num_classes is 5 .* '
+                       '9 img_classes'):
+        Runner.from_cfg(bad).train()

@@ -7,8 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from mtlnas_mm.datasets.synthetic import (SYNTHETIC_CLASSES, generate_dataset,
-                                          render_sample, seg40_to_seg13)
+from mtlnas_mm.datasets.synthetic import (DOMINANT_OBJECT_CLASSES,
+                                          SYNTHETIC_CLASSES,
+                                          dominant_object_label,
+                                          generate_dataset, render_sample,
+                                          seg40_to_seg13)
 from mtlnas_mm.datasets.synthetic import scene as S
 from mtlnas_mm.datasets.transforms import (NormalAwareRandomFlip,
                                            decode_normal_png)
@@ -142,6 +145,18 @@ def test_nddr_layout_files(data_synth_root):
     vec = vec[valid] / np.linalg.norm(vec[valid], axis=-1, keepdims=True)
     cos = (vec * s.normal[valid]).sum(-1)
     assert np.rad2deg(np.arccos(np.clip(cos, -1, 1))).max() < 0.5
+    for split, n in (('train', 3), ('test', 2)):
+        prefix = 'training' if split == 'train' else 'testing'
+        with open(osp.join(root, 'list', f'{prefix}_scene.txt')) as f:
+            lines = f.read().splitlines()
+        labels = [
+            dominant_object_label(render_sample(7, split, i, 48, 64).seg40)
+            for i in range(n)
+        ]
+        assert lines == [
+            f'/image/{split}/{i:06d}.png {label}'
+            for i, label in enumerate(labels)
+        ]
     mean = np.load(osp.join(root, 'nyu_v2_mean.npy'))
     imgs = [
         cv2.imread(osp.join(root, 'image', 'train', f'{i:06d}.png'))[..., ::-1]
@@ -176,3 +191,25 @@ def test_workers_give_identical_files(tmp_path):
         for f in files:
             other = osp.join(b, osp.relpath(osp.join(dirpath, f), a))
             assert filecmp.cmp(osp.join(dirpath, f), other, shallow=False), f
+
+
+def test_dominant_object_label_by_hand():
+    seg = np.full((10, 10), S.WALL, np.uint8)
+    assert DOMINANT_OBJECT_CLASSES[dominant_object_label(seg)] == 'none'
+    seg[0, :5] = S.CHAIR  # 5 of 100 labelled pixels are objects
+    seg[1, :3] = S.BED
+    seg[9, :] = 255  # unlabeled pixels do not count
+    assert DOMINANT_OBJECT_CLASSES[dominant_object_label(seg)] == 'chair'
+    seg[2, :4] = S.BED  # bed 7 > chair 5
+    assert DOMINANT_OBJECT_CLASSES[dominant_object_label(seg)] == 'bed'
+    seg[:] = S.WALL
+    seg[0, 0] = S.LAMP  # 1 % of the pixels: below MIN_OBJECT_FRACTION
+    assert dominant_object_label(seg) == 0
+    assert dominant_object_label(np.full((4, 4), 255, np.uint8)) == 0
+
+
+def test_dominant_object_labels_vary():
+    """The image-level task is not degenerate on generated scenes."""
+    labels = [dominant_object_label(render_sample(0, 'train', i, 48, 64)
+                                    .seg40) for i in range(24)]
+    assert len(set(labels)) >= 4

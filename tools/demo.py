@@ -89,8 +89,9 @@ def predictions_picture(runner: Runner, out: str, title: str,
     batch = {k: v[:num] for k, v in batch.items()}
     with torch.no_grad():
         samples = model.test_step(batch)
-    palette = runner.test_dataloader.dataset.metainfo['palette']
-    return draw_predictions(samples, palette, out, title)
+    meta = runner.test_dataloader.dataset.metainfo
+    return draw_predictions(samples, meta['palette'], out, title,
+                            meta.get('img_classes'))
 
 
 def table(rows: Dict[str, Dict[str, float]]) -> PrettyTable:

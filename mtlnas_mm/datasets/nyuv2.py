@@ -1,4 +1,5 @@
-"""NYUv2 multi-task dataset: semantic segmentation + surface normals [+ depth].
+"""NYUv2 multi-task dataset: semantic segmentation + surface normals [+ depth]
+[+ an image-level label].
 
 Two on-disk layouts are read:
 
@@ -7,7 +8,10 @@ Two on-disk layouts are read:
     ``/`` and are appended to ``data_root`` (``training_seg.txt``,
     ``training_normal_mask.txt``, optionally ``training_depth.txt``; the
     ``testing_*`` lists for the test split). The image column of every list
-    must agree line by line with the segmentation list.
+    must agree line by line with the segmentation list. Image-level labels
+    (e.g. NYUv2's scene types, or the generator's dominant object) come from
+    a list with lines ``'<image> <class index>'`` (``training_scene.txt`` /
+    ``testing_scene.txt`` by default).
 
 ``layout='npy'`` (mtan / LibMTL preprocessed, 13 classes)
     ``<split>/{image,label,normal,depth}/<idx>.npy`` under ``data_root``.
@@ -16,7 +20,9 @@ The data infos carry ``img_path``, ``seg_map_path``, ``normal_path`` (when
 ``with_normal``), ``depth_map_path`` (when ``with_depth``), ``label_map``,
 ``reduce_zero_label``, ``num_classes`` (the number of classes *in the files*,
 40 or 13, read by ``LoadSegMap`` to validate ids before ``label_map`` is
-applied) and an empty ``seg_fields`` list. Every problem found
+applied), an empty ``seg_fields`` list and, with ``with_img_label``, the
+image-level class index ``gt_label`` (an int; ``PackMultiTaskInputs`` packs
+it). Every problem found
 while indexing (missing list, malformed line, lists that disagree, a listed
 file that does not exist, an empty set) raises an error that names the file
 and, for list files, the line number.
@@ -80,10 +86,12 @@ NYU13_METAINFO = dict(classes=NYU13_CLASSES, palette=NYU13_PALETTE)
 _NDDR_LISTS = {
     'train': dict(seg_list='list/training_seg.txt',
                   normal_list='list/training_normal_mask.txt',
-                  depth_list='list/training_depth.txt'),
+                  depth_list='list/training_depth.txt',
+                  img_label_list='list/training_scene.txt'),
     'test': dict(seg_list='list/testing_seg.txt',
                  normal_list='list/testing_normal_mask.txt',
-                 depth_list='list/testing_depth.txt'),
+                 depth_list='list/testing_depth.txt',
+                 img_label_list='list/testing_scene.txt'),
 }
 
 
@@ -108,6 +116,14 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
             ``normal_path`` and ``depth_map_path``.
         with_normal (bool): index normal maps. Defaults to True.
         with_depth (bool): index depth maps. Defaults to False.
+        with_img_label (bool): read an image-level class per image (nddr
+            layout only). Defaults to False.
+        img_label_list (str, optional): its list file (lines ``'<image>
+            <class index>'``); ``split`` gives ``list/<training|testing>_
+            scene.txt``.
+        img_classes (Sequence[str], optional): names of the image-level
+            classes; required with ``with_img_label``, stored in
+            ``metainfo['img_classes']`` (read by ``TaskCheckHook``).
         num_classes (int, optional): 40 or 13; picks the class names and
             palette of ``metainfo``. Defaults to 40 for nddr, 13 for npy.
         check_files (bool): verify that every indexed file exists.
@@ -127,6 +143,9 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
                  data_prefix: Optional[dict] = None,
                  with_normal: bool = True,
                  with_depth: bool = False,
+                 with_img_label: bool = False,
+                 img_label_list: Optional[str] = None,
+                 img_classes: Optional[Sequence[str]] = None,
                  num_classes: Optional[int] = None,
                  check_files: bool = True,
                  **kwargs) -> None:
@@ -141,9 +160,21 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
         self.num_classes = num_classes
         self.with_normal = with_normal
         self.with_depth = with_depth
+        self.with_img_label = with_img_label
         self.check_files = check_files
-        self._base_metainfo = (NYU40_METAINFO
-                               if num_classes == 40 else NYU13_METAINFO)
+        self._base_metainfo = dict(NYU40_METAINFO
+                                   if num_classes == 40 else NYU13_METAINFO)
+        if with_img_label:
+            if layout != 'nddr':
+                raise ValueError('with_img_label=True needs layout="nddr" '
+                                 '(an image-level label list)')
+            if not img_classes or isinstance(img_classes, str):
+                raise ValueError('with_img_label=True needs img_classes, the '
+                                 'names of the image-level classes')
+            self._base_metainfo['img_classes'] = tuple(img_classes)
+        elif img_label_list is not None or img_classes is not None:
+            raise ValueError('img_label_list / img_classes are only used '
+                             'with with_img_label=True')
 
         if layout == 'nddr':
             if data_prefix:
@@ -159,6 +190,9 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
                 normal_list = normal_list or defaults['normal_list']
                 if with_depth:
                     depth_list = depth_list or defaults['depth_list']
+                if with_img_label:
+                    img_label_list = (img_label_list
+                                      or defaults['img_label_list'])
             if seg_list is None:
                 raise ValueError('layout="nddr" needs seg_list (or split)')
             if with_normal and normal_list is None:
@@ -166,9 +200,13 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
                                  '(or split)')
             if with_depth and depth_list is None:
                 raise ValueError('with_depth=True needs depth_list (or split)')
+            if with_img_label and img_label_list is None:
+                raise ValueError('with_img_label=True needs img_label_list '
+                                 '(or split)')
             self.lists = dict(seg=seg_list,
                               normal=normal_list if with_normal else None,
-                              depth=depth_list if with_depth else None)
+                              depth=depth_list if with_depth else None,
+                              img_label=img_label_list)
             data_prefix = dict()
         else:
             if seg_list or normal_list or depth_list:
@@ -268,7 +306,7 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
         seg_file = self._resolve(self.lists['seg'])
         seg = self._read_list(self.lists['seg'])
         others = {}
-        for task in ('normal', 'depth'):
+        for task in ('normal', 'depth', 'img_label'):
             if self.lists.get(task) is None:
                 continue
             entries = self._read_list(self.lists[task])
@@ -297,8 +335,25 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
                     o_line, _, o_ann = entries[i]
                     info[key] = self._data_path(o_ann)
                     self._check_exists(info[key], f'{other_file}:{o_line}')
+            if 'img_label' in others:
+                other_file, entries = others['img_label']
+                o_line, _, label = entries[i]
+                info['gt_label'] = self._parse_img_label(
+                    label, f'{other_file}:{o_line}')
             data_list.append(info)
         return data_list
+
+    def _parse_img_label(self, text: str, where: str) -> int:
+        """An image-level class index in ``[0, len(img_classes))``."""
+        num = len(self._base_metainfo['img_classes'])
+        try:
+            label = int(text)
+        except ValueError:
+            label = None
+        if label is None or not 0 <= label < num:
+            raise ValueError(f'{where}: image label {text!r} is not a class '
+                             f'index in [0, {num}) (img_classes)')
+        return label
 
     def _load_npy(self) -> List[dict]:
         img_dir = self.data_prefix['img_path']

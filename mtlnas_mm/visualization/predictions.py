@@ -43,10 +43,30 @@ def _panels(sample, palette) -> Dict[str, np.ndarray]:
     return panels
 
 
-def draw_predictions(samples: List, palette: Sequence[Sequence[int]],
-                     out: str, title: Optional[str] = None) -> str:
-    """One row per sample: image, then ground truth / prediction pairs."""
+def image_caption(sample,
+                  img_classes: Optional[Sequence[str]] = None) -> str:
+    """``'gt <class> | pred <class>'`` of an image-level task ('' if the
+    sample has neither)."""
+    parts = []
+    for name, field in (('gt', 'gt_label'), ('pred', 'pred_label')):
+        if field in sample:
+            idx = int(sample.get(field).reshape(-1)[0])
+            label = img_classes[idx] if img_classes and \
+                0 <= idx < len(img_classes) else str(idx)
+            parts.append(f'{name} {label}')
+    return ' | '.join(parts)
+
+
+def draw_predictions(samples: List,
+                     palette: Sequence[Sequence[int]],
+                     out: str,
+                     title: Optional[str] = None,
+                     img_classes: Optional[Sequence[str]] = None) -> str:
+    """One row per sample: image, then ground truth / prediction pairs of
+    the dense tasks; the image-level label (``gt_label`` / ``pred_label``,
+    named by ``img_classes``) is written under the image."""
     rows = [_panels(s, palette) for s in samples]
+    captions = [image_caption(s, img_classes) for s in samples]
     cols = list(rows[0])
     fig, axes = plt.subplots(
         len(rows), len(cols), figsize=(2.2 * len(cols), 1.8 * len(rows)),
@@ -58,6 +78,8 @@ def draw_predictions(samples: List, palette: Sequence[Sequence[int]],
             ax.imshow(img, cmap='viridis' if img.ndim == 2 else None)
             ax.set_xticks([])
             ax.set_yticks([])
+            if c == 0 and captions[r]:
+                ax.set_xlabel(captions[r], fontsize=7)
             if r == 0:
                 ax.set_title(name, fontsize=8)
     if title:

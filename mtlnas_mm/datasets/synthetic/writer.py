@@ -7,10 +7,13 @@
     DIR/normal/{train,test}/%06d.png   RGB, (n+1)/2*255, invalid (255,255,255)
     DIR/depth/{train,test}/%06d.png    uint16 millimetres, 0 invalid
     DIR/list/{training,testing}_{seg,normal_mask,depth}.txt
+    DIR/list/{training,testing}_scene.txt   image-level labels
     DIR/nyu_v2_mean.npy                per-channel RGB mean of train images
 
 List lines are ``'/image/train/000000.png /seg40/train/000000.png'``: paths
-start with ``/`` and are appended to the data root.
+start with ``/`` and are appended to the data root. The ``scene`` lists hold
+``'/image/train/000000.png 3'``: the image-level label (index into
+``DOMINANT_OBJECT_CLASSES``, see :mod:`.image_label`).
 
 ``npy`` (mtan / LibMTL preprocessed)::
 
@@ -32,6 +35,7 @@ import numpy as np
 
 from ..nyuv2 import NYU40_TO_NYU13
 from ..transforms.loading import encode_normal_png
+from .image_label import dominant_object_label
 from .render import SyntheticSample, render_sample
 
 LAYOUTS = ('nddr', 'npy', 'both')
@@ -94,28 +98,48 @@ def _make_dirs(out: str, layout: str, splits: Sequence[str]) -> None:
         os.makedirs(osp.join(out, 'list'), exist_ok=True)
 
 
-def _job(args: Tuple[str, int, str, int, int, int, str]
-         ) -> Tuple[str, np.ndarray]:
+#: what a worker returns: split, index, image-level label, RGB channel sums
+_JobResult = Tuple[str, int, int, np.ndarray]
+
+
+def _job(args: Tuple[str, int, str, int, int, int, str]) -> _JobResult:
     out, seed, split, index, height, width, layout = args
     sample = render_sample(seed, split, index, height, width)
     if layout in ('nddr', 'both'):
         write_nddr(out, split, index, sample)
     if layout in ('npy', 'both'):
         write_npy(out, split, index, sample)
-    return split, sample.image.reshape(-1, 3).sum(0, dtype=np.float64)
+    return (split, index, dominant_object_label(sample.seg40),
+            sample.image.reshape(-1, 3).sum(0, dtype=np.float64))
 
 
-def write_lists(out: str, num: Dict[str, int]) -> None:
-    """Write the six list files of the nddr layout."""
+def _write_lines(path: str, lines: List[str]) -> None:
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + ('\n' if lines else ''))
+
+
+def write_lists(out: str, num: Dict[str, int],
+                image_labels: Optional[Dict[str, List[int]]] = None) -> None:
+    """Write the list files of the nddr layout: six dense-task lists and,
+    with ``image_labels`` (per split, one label per image), the two
+    ``scene`` lists."""
     for split, count in num.items():
         for task, folder in _LIST_TASKS:
-            lines = [
-                f'/image/{split}/{i:06d}.png /{folder}/{split}/{i:06d}.png'
-                for i in range(count)
-            ]
-            with open(osp.join(out, 'list', f'{_LISTS[split]}_{task}.txt'),
-                      'w') as f:
-                f.write('\n'.join(lines) + ('\n' if lines else ''))
+            _write_lines(
+                osp.join(out, 'list', f'{_LISTS[split]}_{task}.txt'), [
+                    f'/image/{split}/{i:06d}.png /{folder}/{split}/{i:06d}.png'
+                    for i in range(count)
+                ])
+        if image_labels is not None:
+            labels = image_labels[split]
+            if len(labels) != count:
+                raise ValueError(f'{split}: {len(labels)} image labels for '
+                                 f'{count} images')
+            _write_lines(
+                osp.join(out, 'list', f'{_LISTS[split]}_scene.txt'), [
+                    f'/image/{split}/{i:06d}.png {label}'
+                    for i, label in enumerate(labels)
+                ])
 
 
 def generate_dataset(out: str,
@@ -133,9 +157,10 @@ def generate_dataset(out: str,
     output does not depend on ``workers``.
 
     Returns:
-        dict: ``num_images``, ``seconds``, ``images_per_s`` and ``mean``
+        dict: ``num_images``, ``seconds``, ``images_per_s``, ``mean``
         (per-channel RGB mean of the train images, also saved as
-        ``nyu_v2_mean.npy``).
+        ``nyu_v2_mean.npy``) and ``image_labels`` (per split, the
+        image-level label of every image, also in the ``scene`` lists).
     """
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
@@ -147,13 +172,16 @@ def generate_dataset(out: str,
             for split, n in counts.items() for i in range(n)]
     start = time.perf_counter()
     channel_sum = np.zeros(3, dtype=np.float64)
+    image_labels = {split: [0] * n for split, n in counts.items()}
     done = 0
     step = max(len(jobs) // 10, 1)
 
-    def consume(res: Tuple[str, np.ndarray]) -> None:
+    def consume(res: _JobResult) -> None:
         nonlocal done, channel_sum
-        if res[0] == 'train':
-            channel_sum += res[1]
+        split, index, label, sums = res
+        image_labels[split][index] = label
+        if split == 'train':
+            channel_sum += sums
         done += 1
         if log is not None and (done % step == 0 or done == len(jobs)):
             log(f'{done}/{len(jobs)} images')
@@ -167,11 +195,12 @@ def generate_dataset(out: str,
             consume(_job(job))
     seconds = time.perf_counter() - start
     if layout in ('nddr', 'both'):
-        write_lists(out, counts)
+        write_lists(out, counts, image_labels)
     mean = channel_sum / max(num_train * height * width, 1)
     np.save(osp.join(out, 'nyu_v2_mean.npy'), mean)
     return dict(num_images=len(jobs), seconds=seconds,
-                images_per_s=len(jobs) / max(seconds, 1e-9), mean=mean)
+                images_per_s=len(jobs) / max(seconds, 1e-9), mean=mean,
+                image_labels=image_labels)
 
 
 def benchmark(num_images: int = 40, height: int = 240, width: int = 320,

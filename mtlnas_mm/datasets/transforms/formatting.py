@@ -12,14 +12,18 @@ from mmseg.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class PackMultiTaskInputs(PackSegInputs):
-    """mmseg ``PackSegInputs`` plus the normal and depth maps.
+    """mmseg ``PackSegInputs`` plus the normal and depth maps and the
+    image-level label.
 
     Adds to the ``SegDataSample`` (``docs/design.md``):
 
     * ``gt_normal_map``: ``PixelData(data=FloatTensor 3xHxW)`` from the
       HxWx3 ``results['gt_normal_map']`` (channel 0 = x), invalid = 0;
     * ``gt_depth_map``: ``PixelData(data=FloatTensor 1xHxW)`` in metres,
-      invalid = 0 (mmseg already packs it; here it is forced to float32).
+      invalid = 0 (mmseg already packs it; here it is forced to float32);
+    * ``gt_label``: ``LongTensor`` of shape (1, ) from the int
+      ``results['gt_label']`` (mmpretrain's convention, so its ``Accuracy``
+      metric reads it).
 
     ``gt_sem_seg`` and the image are packed by mmseg.
 
@@ -56,4 +60,12 @@ class PackMultiTaskInputs(PackSegInputs):
                 depth = depth[..., 0]
             sample.set_data(dict(gt_depth_map=PixelData(
                 data=torch.from_numpy(depth[None].copy()))))
+        if 'gt_label' in results:
+            label = results['gt_label']
+            if isinstance(label, (bool, np.bool_)) or \
+                    not isinstance(label, (int, np.integer)):
+                raise TypeError(f'gt_label must be an int class index, got '
+                                f'{label!r} ({results.get("img_path", "?")})')
+            sample.set_field(
+                torch.tensor([int(label)], dtype=torch.long), 'gt_label')
         return packed

@@ -18,10 +18,15 @@ class TaskCheckHook(Hook):
     every task of a multi-task model:
 
     * a segmentation head's ``num_classes`` equals the number of classes in
-      the data set's metainfo;
+      the data set's metainfo (``classes``), an image classification head's
+      the number of image-level classes (``img_classes``);
     * the first sample of the data set carries the ground truth the task's
-      head reads (``gt_sem_seg``, ``gt_normal_map``, ``gt_depth_map``).
+      head reads (``gt_sem_seg``, ``gt_normal_map``, ``gt_depth_map``,
+      ``gt_label``).
     """
+
+    #: gt field of a head -> metainfo key of its class names
+    class_keys = dict(gt_sem_seg='classes', gt_label='img_classes')
 
     priority = 'VERY_HIGH'
 
@@ -42,25 +47,26 @@ class TaskCheckHook(Hook):
         self._checked.add(split)
         dataset = dataloader.dataset
         name = f'{split}_dataloader.dataset ({type(dataset).__name__})'
-        classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        metainfo = getattr(dataset, 'metainfo', None) or {}
         sample: Optional[dict] = None
         if self.check_samples and len(dataset) > 0:
             sample = dataset[0]['data_samples']
         for task, head in heads.items():
             gt_field = getattr(head, 'gt_field', 'gt_sem_seg')
-            if gt_field == 'gt_sem_seg' and classes is not None and \
-                    head.num_classes != len(classes):
+            key = self.class_keys.get(gt_field)
+            classes = metainfo.get(key) if key else None
+            if classes is not None and head.num_classes != len(classes):
                 raise ValueError(
                     f'model.tasks.{task}.head.num_classes is '
                     f'{head.num_classes} but {name} has {len(classes)} '
-                    'classes; make them agree')
+                    f'{key}; make them agree')
             if sample is not None and gt_field not in sample:
                 raise KeyError(
                     f'model.tasks.{task} needs "{gt_field}" but the samples '
                     f'of {name} do not have it: load it in the pipeline '
                     '(LoadSegMap / LoadNormalMap / LoadDepthMap) and enable '
-                    'it in the data set (with_normal / with_depth), or '
-                    f'remove the task')
+                    'it in the data set (with_normal / with_depth / '
+                    'with_img_label), or remove the task')
 
     def before_train(self, runner) -> None:
         self._check(runner, runner.train_dataloader, 'train')

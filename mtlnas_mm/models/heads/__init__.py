@@ -1,8 +1,9 @@
 from .dense_regression_head import DenseRegressionHead
+from .image_cls_head import ImageClassificationHead
 from .largefov_head import LargeFOVHead
 from .postprocess import default_img_metas, restore_prediction
 
 __all__ = [
-    'DenseRegressionHead', 'LargeFOVHead', 'default_img_metas',
-    'restore_prediction'
+    'DenseRegressionHead', 'ImageClassificationHead', 'LargeFOVHead',
+    'default_img_metas', 'restore_prediction'
 ]

@@ -17,11 +17,15 @@ from mmseg.structures import SegDataSample
 from mtlnas_mm.engine.train_step import bilevel_train_step
 from mtlnas_mm.structures import Architecture, check_task_name
 from ..heads.dense_regression_head import DenseRegressionHead
+from ..heads.image_cls_head import ImageClassificationHead
 from ..heads.postprocess import default_img_metas, restore_prediction
 
 SampleList = List[SegDataSample]
 _TASK_KEYS = ('head', 'backbone')
-_SEG, _REG = 'segmentation', 'regression'
+_SEG, _OWN = 'segmentation', 'own'
+#: heads that write their own predictions (``task``, ``pred_field``,
+#: ``postprocess``)
+_TASK_HEADS = (DenseRegressionHead, ImageClassificationHead)
 
 
 @MODELS.register_module()
@@ -41,12 +45,16 @@ class MultiTaskSupernet(BaseModel):
 
     A task whose head is an mmseg ``BaseDecodeHead`` is a segmentation task
     (gt ``gt_sem_seg``); a :class:`DenseRegressionHead` is a normal / depth
-    task (gt ``gt_normal_map`` / ``gt_depth_map``).
+    task (gt ``gt_normal_map`` / ``gt_depth_map``); an
+    :class:`ImageClassificationHead` is an image-level classification task
+    (gt ``gt_label``).
 
     Prediction fields: the first segmentation task writes ``seg_logits`` /
     ``pred_sem_seg``, the first normal task ``pred_normal_map``, the first
-    depth task ``pred_depth_map``; any further task of the same kind writes
-    the same names suffixed with ``_<task>`` (e.g. ``pred_sem_seg_parts``).
+    depth task ``pred_depth_map``, the first classification task
+    ``pred_score`` / ``pred_label``; any further task of the same kind
+    writes the same names suffixed with ``_<task>`` (e.g.
+    ``pred_sem_seg_parts``).
     Losses are returned as ``'<task>.<loss key>'``.
 
     Args:
@@ -124,15 +132,15 @@ class MultiTaskSupernet(BaseModel):
         })
         self.task_kinds: Dict[str, str] = {}
         for t, head in self.heads.items():
-            if isinstance(head, DenseRegressionHead):
-                self.task_kinds[t] = _REG
+            if isinstance(head, _TASK_HEADS):
+                self.task_kinds[t] = _OWN
             elif isinstance(head, BaseDecodeHead):
                 self.task_kinds[t] = _SEG
             else:
                 raise TypeError(
                     f'MultiTaskSupernet.tasks.{t}.head: expected an mmseg '
-                    'BaseDecodeHead or a DenseRegressionHead, got '
-                    f'{type(head).__name__}')
+                    'BaseDecodeHead, a DenseRegressionHead or an '
+                    f'ImageClassificationHead, got {type(head).__name__}')
         self.pred_fields = self._prediction_fields()
 
     # ------------------------------------------------------------------
