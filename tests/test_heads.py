@@ -175,6 +175,9 @@ def test_image_classification_head():
         head((torch.randn(1, 5, 4, 4), ))
     with pytest.raises(KeyError, match='gt_label'):
         head.loss(feats, [sample(4, 4)] * 3)
+    samples[1].gt_label = torch.tensor([1, 2])
+    with pytest.raises(ValueError, match=r'sample 1 .* shape \(2,\)'):
+        head.loss(feats, samples)
     with pytest.raises(ValueError, match='num_classes'):
         ImageClassificationHead(8, 1)
 

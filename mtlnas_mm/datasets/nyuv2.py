@@ -22,10 +22,10 @@ The data infos carry ``img_path``, ``seg_map_path``, ``normal_path`` (when
 40 or 13, read by ``LoadSegMap`` to validate ids before ``label_map`` is
 applied), an empty ``seg_fields`` list and, with ``with_img_label``, the
 image-level class index ``gt_label`` (an int; ``PackMultiTaskInputs`` packs
-it). Every problem found
-while indexing (missing list, malformed line, lists that disagree, a listed
-file that does not exist, an empty set) raises an error that names the file
-and, for list files, the line number.
+it). Every problem found while indexing (missing list, malformed line, lists
+that disagree, a listed file that does not exist, an image label that is not
+a class index, an empty set) raises an error that names the file and, for
+list files, the line number.
 """
 import colorsys
 import os

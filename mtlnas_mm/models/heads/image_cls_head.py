@@ -90,7 +90,13 @@ class ImageClassificationHead(BaseModule):
             if self.gt_field not in sample:
                 raise KeyError(f'ImageClassificationHead: data sample {i} '
                                f'has no "{self.gt_field}"')
-            labels.append(sample.get(self.gt_field).reshape(-1)[:1])
+            label = torch.as_tensor(sample.get(self.gt_field))
+            if label.numel() != 1:
+                raise ValueError(
+                    f'ImageClassificationHead: data sample {i} has '
+                    f'{self.gt_field} of shape {tuple(label.shape)}; expected '
+                    'one class index (single-label classification)')
+            labels.append(label.reshape(1))
         return torch.cat(labels).long()
 
     def loss(self,
