@@ -51,7 +51,8 @@ def log(msg: str) -> None:
 
 
 def ensure_data(data_root: str, num_train: int, num_test: int) -> None:
-    if osp.isfile(osp.join(data_root, 'list', 'testing_seg.txt')):
+    # the scene lists are written last (and only by the current generator)
+    if osp.isfile(osp.join(data_root, 'list', 'testing_scene.txt')):
         log(f'using generated data in {data_root}')
         return
     log(f'generating {num_train}+{num_test} synthetic scenes in {data_root}')
