@@ -50,3 +50,19 @@ def test_diverging_search_stops_with_iteration_and_task(data_root,
                        match=r'non-finite loss at iteration \d+ in the '
                        r'(architecture|weight) step: (seg|normal)\.loss'):
         Runner.from_cfg(cfg).train()
+
+
+def test_architecture_with_unknown_task_names_file_and_task(data_root,
+                                                            tmp_path):
+    """A derived architecture whose tasks the model does not have (here
+    exported from a run that called the normal task 'normals')."""
+    from mtlnas_mm.structures import Architecture, Edge
+    from mtlnas_mm.utils import use_fixed_architecture
+    edges = [Edge('seg', 0, 'normals', 0), Edge('normals', 0, 'seg', 0)]
+    arch_file = str(tmp_path / 'arch_normals.json')
+    Architecture(edges, edges[:1], tasks=['seg', 'normals']).dump(arch_file)
+    cfg = tiny_cfg(TINY_SEARCH, str(tmp_path), data_root, iters=1)
+    use_fixed_architecture(cfg, arch_file)
+    with pytest.raises(ValueError, match=r'architecture \(.*arch_normals'
+                       r"\.json\): edge .* uses unknown task 'normals'"):
+        Runner.from_cfg(cfg)

@@ -116,7 +116,9 @@ class FusionEdgeNeck(BaseModule):
             self.fixed_architecture: Optional[Architecture] = \
                 Architecture.build(architecture)
             self.edges = list(self.fixed_architecture.edges)
-            self._check_edges(self.edges, 'architecture')
+            where = (f'architecture ({architecture})'
+                     if isinstance(architecture, str) else 'architecture')
+            self._check_edges(self.edges, where)
         else:
             self.fixed_architecture = None
             rule = ConnectivityRule.build(connectivity)
