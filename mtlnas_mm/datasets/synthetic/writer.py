@@ -118,28 +118,23 @@ def _write_lines(path: str, lines: List[str]) -> None:
         f.write('\n'.join(lines) + ('\n' if lines else ''))
 
 
-def write_lists(out: str, num: Dict[str, int],
-                image_labels: Optional[Dict[str, List[int]]] = None) -> None:
-    """Write the list files of the nddr layout: six dense-task lists and,
-    with ``image_labels`` (per split, one label per image), the two
-    ``scene`` lists."""
-    for split, count in num.items():
+def write_lists(out: str, image_labels: Dict[str, List[int]]) -> None:
+    """Write the eight list files of the nddr layout: per split, the three
+    dense-task lists and the ``scene`` list of ``image_labels`` (one label
+    per image of the split)."""
+    for split, labels in image_labels.items():
+        count = len(labels)
         for task, folder in _LIST_TASKS:
             _write_lines(
                 osp.join(out, 'list', f'{_LISTS[split]}_{task}.txt'), [
                     f'/image/{split}/{i:06d}.png /{folder}/{split}/{i:06d}.png'
                     for i in range(count)
                 ])
-        if image_labels is not None:
-            labels = image_labels[split]
-            if len(labels) != count:
-                raise ValueError(f'{split}: {len(labels)} image labels for '
-                                 f'{count} images')
-            _write_lines(
-                osp.join(out, 'list', f'{_LISTS[split]}_scene.txt'), [
-                    f'/image/{split}/{i:06d}.png {label}'
-                    for i, label in enumerate(labels)
-                ])
+        _write_lines(
+            osp.join(out, 'list', f'{_LISTS[split]}_scene.txt'), [
+                f'/image/{split}/{i:06d}.png {label}'
+                for i, label in enumerate(labels)
+            ])
 
 
 def generate_dataset(out: str,
@@ -157,10 +152,9 @@ def generate_dataset(out: str,
     output does not depend on ``workers``.
 
     Returns:
-        dict: ``num_images``, ``seconds``, ``images_per_s``, ``mean``
+        dict: ``num_images``, ``seconds``, ``images_per_s`` and ``mean``
         (per-channel RGB mean of the train images, also saved as
-        ``nyu_v2_mean.npy``) and ``image_labels`` (per split, the
-        image-level label of every image, also in the ``scene`` lists).
+        ``nyu_v2_mean.npy``).
     """
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
@@ -195,12 +189,11 @@ def generate_dataset(out: str,
             consume(_job(job))
     seconds = time.perf_counter() - start
     if layout in ('nddr', 'both'):
-        write_lists(out, counts, image_labels)
+        write_lists(out, image_labels)
     mean = channel_sum / max(num_train * height * width, 1)
     np.save(osp.join(out, 'nyu_v2_mean.npy'), mean)
     return dict(num_images=len(jobs), seconds=seconds,
-                images_per_s=len(jobs) / max(seconds, 1e-9), mean=mean,
-                image_labels=image_labels)
+                images_per_s=len(jobs) / max(seconds, 1e-9), mean=mean)
 
 
 def benchmark(num_images: int = 40, height: int = 240, width: int = 320,

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
-from .postprocess import prediction_size, restore_prediction
+from .postprocess import batch_gt, prediction_size, restore_prediction
 
 
 @MODELS.register_module()
@@ -126,13 +126,9 @@ class DenseRegressionHead(BaseModule):
 
     # ------------------------------------------------------------------
     def _stack_batch_gt(self, batch_data_samples: list) -> Tensor:
-        gts = []
-        for i, sample in enumerate(batch_data_samples):
-            if self.gt_field not in sample:
-                raise KeyError(f'DenseRegressionHead(task={self.task!r}): '
-                               f'data sample {i} has no "{self.gt_field}"')
-            gts.append(sample.get(self.gt_field).data)
-        return torch.stack(gts, dim=0)
+        gts = batch_gt(batch_data_samples, self.gt_field,
+                       f'DenseRegressionHead(task={self.task!r})')
+        return torch.stack([gt.data for gt in gts], dim=0)
 
     def loss(self,
              inputs: Sequence[Tensor],

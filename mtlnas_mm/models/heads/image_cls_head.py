@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from .postprocess import batch_gt
 
 #: prefix of the label field; the score field swaps it for ``pred_score``
 _LABEL_PREFIX = 'pred_label'
@@ -86,11 +87,10 @@ class ImageClassificationHead(BaseModule):
 
     def _stack_batch_gt(self, batch_data_samples: list) -> Tensor:
         labels = []
-        for i, sample in enumerate(batch_data_samples):
-            if self.gt_field not in sample:
-                raise KeyError(f'ImageClassificationHead: data sample {i} '
-                               f'has no "{self.gt_field}"')
-            label = torch.as_tensor(sample.get(self.gt_field))
+        gts = batch_gt(batch_data_samples, self.gt_field,
+                       'ImageClassificationHead')
+        for i, gt in enumerate(gts):
+            label = torch.as_tensor(gt)
             if label.numel() != 1:
                 raise ValueError(
                     f'ImageClassificationHead: data sample {i} has '

@@ -1,13 +1,27 @@
-"""Undo the test-time geometry (padding, flip, resize) of a prediction.
+"""Helpers shared by the task heads: reading the ground truth of a batch,
+and undoing the test-time geometry (padding, flip, resize) of a prediction.
 
-One implementation for every dense task, mirroring mmseg's
-``BaseSegmentor.postprocess_result``; vector fields (surface normals) also
-get their flipped components negated and are re-normalised after resizing.
+The geometry is undone by one implementation for every dense task,
+mirroring mmseg's ``BaseSegmentor.postprocess_result``; vector fields
+(surface normals) also get their flipped components negated and are
+re-normalised after resizing.
 """
-from typing import Optional
+from typing import Any, List, Optional
 
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def batch_gt(batch_data_samples: list, field: str, owner: str) -> List[Any]:
+    """The ``field`` of every data sample of a batch; a sample without it
+    raises a ``KeyError`` naming ``owner``, the sample and the field."""
+    out = []
+    for i, sample in enumerate(batch_data_samples):
+        if field not in sample:
+            raise KeyError(f'{owner}: data sample {i} has no "{field}"')
+        out.append(sample.get(field))
+    return out
+
 
 #: flip direction -> (flipped spatial dims, vector components to negate)
 _FLIPS = {
