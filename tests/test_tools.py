@@ -11,7 +11,8 @@ from runner_utils import ROOT, TINY_SEARCH, generate_data
 
 def _tool(name, *args):
     proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', name), *args], cwd=ROOT,
+        [sys.executable, osp.join(ROOT, 'tools', *name.split('/')), *args],
+        cwd=ROOT,
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout
@@ -31,19 +32,26 @@ def test_train_derive_visualize_test(tmp_path):
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
     arch = str(tmp_path / 'arch.json')
-    out = _tool('derive_arch.py', TINY_SEARCH, ckpt, '--out', arch)
+    out = _tool('analysis_tools/derive_arch.py', TINY_SEARCH, ckpt, '--out',
+                arch)
     assert 'edges kept' in out and osp.isfile(arch)
-    _tool('visualize_arch.py', arch, '--history',
+    _tool('analysis_tools/visualize_arch.py', arch, '--history',
           osp.join(work, 'arch', 'gate_history.jsonl'), '--out-dir',
           str(tmp_path / 'pics'))
     for pic in ('architecture.png', 'gate_curves.png'):
         assert osp.getsize(str(tmp_path / 'pics' / pic)) > 1000
     metrics_file = str(tmp_path / 'metrics.json')
+    preds_file = str(tmp_path / 'preds.pkl')
     _tool('test.py', TINY_SEARCH, ckpt, '--arch', arch, '--work-dir', work,
-          '--out', metrics_file, *options)
+          '--metrics-out', metrics_file, '--out', preds_file, *options)
     with open(metrics_file) as f:
         metrics = json.load(f)
     assert {'mIoU', 'aAcc', 'mean', 'median', 'within_30'} <= set(metrics)
+    # --out: the predictions of every test image (mmengine's DumpResults)
+    from mmengine.fileio import load
+    preds = load(preds_file)
+    assert len(preds) == 2
+    assert {'pred_sem_seg', 'pred_normal_map'} <= set(preds[0])
 
 
 def test_tools_name_missing_files(tmp_path):

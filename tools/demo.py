@@ -58,7 +58,7 @@ def ensure_data(data_root: str, num_train: int, num_test: int) -> None:
     log(f'generating {num_train}+{num_test} synthetic scenes in {data_root}')
     subprocess.run([
         sys.executable,
-        osp.join(ROOT, 'tools', 'make_synthetic_nyuv2.py'), '--out',
+        osp.join(ROOT, 'tools', 'dataset_converters', 'make_synthetic_nyuv2.py'), '--out',
         data_root, '--num-train',
         str(num_train), '--num-test',
         str(num_test), '--height', '96', '--width', '128', '--seed', '0'
@@ -138,9 +138,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     arch = Architecture.load(arch_file)
     log(f'derived architecture: {len(arch.kept)}/{len(arch.edges)} edges '
         f'kept -> {arch_file}')
-    model.neck.eval_gate_mode = 'sigmoid'
+    model.search_space.eval_gate_mode = 'sigmoid'
     results['MTL-NAS supernet (sigmoid gates)'] = evaluate(runner)
-    model.neck.eval_gate_mode = 'hard'
+    model.search_space.eval_gate_mode = 'hard'
     results['MTL-NAS derived (alpha>0, no retraining)'] = evaluate(runner)
     pictures.append(
         predictions_picture(runner, osp.join(args.work_dir,

@@ -1,20 +1,25 @@
 """Evaluate a checkpoint (mmseg usage).
 
     python tools/test.py CONFIG CHECKPOINT [--arch ARCH.json]
-        [--work-dir DIR] [--out METRICS.json] [--show-dir DIR]
-        [--cfg-options ...]
+        [--work-dir DIR] [--out PREDICTIONS.pkl] [--metrics-out M.json]
+        [--show-dir DIR] [--cfg-options ...]
 
 A searched checkpoint is evaluated directly, without retraining: in eval
-mode the fusion neck keeps the edges with alpha > 0 and does not compute
-the others.  ``--arch`` instead builds the neck with a fixed architecture
-file (from ``tools/derive_arch.py`` or the ``ArchitectureHook``); the
-search checkpoint loads into it unchanged.
+mode the MTL-NAS search space keeps the edges with alpha > 0 and does not
+compute the others.  ``--arch`` instead fixes the search space to an
+architecture file (``fix_subnet``; from
+``tools/analysis_tools/derive_arch.py`` or the ``ArchitectureHook``); the
+search checkpoint loads into it unchanged.  ``--out`` dumps the
+predictions (mmengine's ``DumpResults``, as mmseg / mmpretrain), the
+metrics always go to ``--metrics-out`` (default
+``WORK_DIR/test_metrics.json``).
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
 from mmengine.fileio import dump
 from mmengine.runner import Runner
 
@@ -30,7 +35,9 @@ def parse_args() -> argparse.Namespace:
         '--arch', help='architecture file: evaluate this fixed architecture')
     parser.add_argument('--work-dir', help='dir for logs and metrics')
     parser.add_argument(
-        '--out',
+        '--out', help='pickle file (.pkl) to dump the predictions to')
+    parser.add_argument(
+        '--metrics-out',
         help='JSON file for the metrics (default: WORK_DIR/test_metrics.json)')
     parser.add_argument(
         '--show-dir', help='dir to save painted predictions')
@@ -80,8 +87,14 @@ def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {args.out}: predictions are dumped as '
+                             'a pickle file (.pkl)')
+        runner.test_evaluator.metrics.append(
+            DumpResults(out_file_path=args.out))
     metrics = runner.test()
-    out = args.out or osp.join(cfg.work_dir, 'test_metrics.json')
+    out = args.metrics_out or osp.join(cfg.work_dir, 'test_metrics.json')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     dump({k: float(v) for k, v in metrics.items()}, out, indent=2)
     runner.logger.info(f'metrics written to {out}')

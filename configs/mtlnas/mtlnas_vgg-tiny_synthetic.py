@@ -3,9 +3,8 @@
 # edges), fusion init (1, 0), entropy weight 10, relaxed-Bernoulli weight
 # step, 600 iterations from scratch.
 _base_ = [
-    '../_base_/models/vgg-tiny_largefov_seg_normal.py',
-    '../_base_/necks/mtlnas_search.py',
+    '../_base_/models/vgg-tiny_largefov_seg_normal_mtlnas.py',
     '../_base_/datasets/synthetic_seg_normal.py',
     '../_base_/default_runtime.py', '../_base_/schedules/search_tiny.py'
 ]
-model = dict(neck={{_base_.neck}})
+model = dict(_delete_=True, type='MTLNAS', network={{_base_.model}})

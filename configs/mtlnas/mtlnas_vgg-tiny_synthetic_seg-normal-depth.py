@@ -1,10 +1,10 @@
 # Three tasks from config alone: segmentation + normals + depth. Adds a
-# depth head, loads depth maps and evaluates depth; the neck builds the
+# depth head, loads depth maps and evaluates depth; the search space builds the
 # candidate edges for every ordered task pair (3 x 2 x 24 = 144 edges).
 _base_ = ['./mtlnas_vgg-tiny_synthetic.py']
 norm_cfg = dict(type='BN', eps=1e-3, momentum=0.05)
 model = dict(
-    tasks=dict(
+    network=dict(tasks=dict(
         depth=dict(
             head=dict(
                 type='DenseRegressionHead',
@@ -17,7 +17,7 @@ model = dict(
                     fc6_dilation=4,
                     num_classes=1,
                     norm_cfg=norm_cfg),
-                loss=dict(type='MaskedDepthLoss', loss_weight=1.0)))))
+                loss=dict(type='MaskedDepthLoss', loss_weight=1.0))))))
 train_pipeline = [
     dict(type='LoadMultiTaskImage'),
     dict(type='LoadSegMap'),

@@ -6,7 +6,7 @@
 _base_ = [
     './mtlnas_vgg-tiny_synthetic.py', '../_base_/tasks/synthetic_scene.py'
 ]
-model = dict(tasks=dict(scene={{_base_.scene_task}}))
+model = dict(network=dict(tasks=dict(scene={{_base_.scene_task}})))
 train_dataloader = dict(dataset={{_base_.scene_dataset}})
 val_dataloader = dict(dataset={{_base_.scene_dataset}})
 test_dataloader = val_dataloader

@@ -3,9 +3,8 @@
 # For the paper's setting, initialise both backbones from single-task
 # fine-tuned (or ImageNet) weights with init_cfg=dict(type='Pretrained', ...).
 _base_ = [
-    '../_base_/models/vgg16_largefov_seg_normal.py',
-    '../_base_/necks/mtlnas_search.py',
+    '../_base_/models/vgg16_largefov_seg_normal_mtlnas.py',
     '../_base_/datasets/nyuv2_seg_normal.py', '../_base_/default_runtime.py',
     '../_base_/schedules/search_20k.py'
 ]
-model = dict(neck={{_base_.neck}})
+model = dict(_delete_=True, type='MTLNAS', network={{_base_.model}})

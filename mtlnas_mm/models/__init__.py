@@ -1,15 +1,24 @@
-"""Models of mtlnas_mm, all registered in mmseg's ``MODELS`` registry."""
-from .backbones import StagedResNet, VGGLargeFOV
+"""Models of mtlnas_mm, all registered in mmseg's ``MODELS`` registry.
+
+``backbones/`` (staged backbones, :class:`TaskColumns`), ``layers/``
+(fusion ops), ``search_spaces/`` (the interface and the MTL-NAS fusion
+edges), ``heads/``, ``losses/``, ``segmentors/`` (the plain
+:class:`MultiTaskNetwork`) and ``algorithms/`` (:class:`MTLNAS`).
+"""
+from .algorithms import MTLNAS, BaseNASAlgorithm
+from .backbones import StagedResNet, TaskColumns, VGGLargeFOV
 from .data_preprocessor import MultiTaskDataPreProcessor
 from .heads import (DenseRegressionHead, ImageClassificationHead,
                     LargeFOVHead)
+from .layers import CrossStitchFusion, NDDRFusion
 from .losses import CosineNormalLoss, MaskedDepthLoss
-from .necks import CrossStitchFusion, EdgeGates, FusionEdgeNeck, NDDRFusion
-from .segmentors import MultiTaskSupernet
+from .search_spaces import BaseSearchSpace, FusionEdges
+from .segmentors import MultiTaskNetwork
 
 __all__ = [
-    'StagedResNet', 'VGGLargeFOV', 'MultiTaskDataPreProcessor',
-    'DenseRegressionHead', 'ImageClassificationHead', 'LargeFOVHead',
-    'CosineNormalLoss', 'MaskedDepthLoss', 'CrossStitchFusion', 'EdgeGates',
-    'FusionEdgeNeck', 'NDDRFusion', 'MultiTaskSupernet'
+    'MTLNAS', 'BaseNASAlgorithm', 'StagedResNet', 'TaskColumns',
+    'VGGLargeFOV', 'MultiTaskDataPreProcessor', 'DenseRegressionHead',
+    'ImageClassificationHead', 'LargeFOVHead', 'CrossStitchFusion',
+    'NDDRFusion', 'CosineNormalLoss', 'MaskedDepthLoss', 'BaseSearchSpace',
+    'FusionEdges', 'MultiTaskNetwork'
 ]

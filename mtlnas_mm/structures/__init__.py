@@ -1,8 +1,17 @@
-from .architecture import (ARCH_FORMAT, ARCH_FORMAT_VERSION, Architecture,
-                           ConnectivityRule, Edge, build_candidate_edges,
-                           check_task_name)
+"""Data structures shared by models, engine and tools: task fields, the
+fusion-edge search space's edges, and the architecture export format."""
+from .architecture import (KEEP_LOGIT, Architecture, ConnectivityRule, Edge,
+                           build_candidate_edges, check_task_name)
+from .export import (ARCH_FORMAT, ARCH_FORMAT_VERSION, ARCHITECTURE_KINDS,
+                     BaseArchitecture, load_architecture,
+                     register_architecture)
+from .task_fields import (IGNORE_INDEX, TASK_KINDS, TaskKind,
+                          prediction_fields, task_kind)
 
 __all__ = [
-    'ARCH_FORMAT', 'ARCH_FORMAT_VERSION', 'Architecture', 'ConnectivityRule',
-    'Edge', 'build_candidate_edges', 'check_task_name'
+    'ARCH_FORMAT', 'ARCH_FORMAT_VERSION', 'ARCHITECTURE_KINDS', 'KEEP_LOGIT',
+    'Architecture', 'BaseArchitecture', 'ConnectivityRule', 'Edge',
+    'IGNORE_INDEX', 'TASK_KINDS', 'TaskKind', 'build_candidate_edges',
+    'check_task_name', 'load_architecture', 'prediction_fields',
+    'register_architecture', 'task_kind'
 ]

@@ -6,8 +6,9 @@ This module is the single place for three facts of the search space:
 * what an edge is and how it is named (:class:`Edge`, :attr:`Edge.key`);
 * which edges are candidates (:func:`build_candidate_edges`, configured by a
   :class:`ConnectivityRule`);
-* how a searched / derived architecture is written to and read from disk
-  (:class:`Architecture`, JSON or YAML).
+* which edges a derived architecture keeps (:data:`KEEP_LOGIT`, the keep
+  rule) and how it is written to disk (:class:`Architecture`, the
+  ``'fusion_edges'`` kind of :mod:`mtlnas_mm.structures.export`).
 
 A network is made of one backbone per task, each split into ``num_layers``
 layers; ``layer_blocks[i]`` is the block (VGG block, ResNet stage) of layer
@@ -16,18 +17,16 @@ source_layer)`` feeds the *pre-fusion* output of ``source_task``'s layer
 ``source_layer`` into the fusion op after ``target_task``'s layer
 ``target_layer``.
 """
-import os.path as osp
+import math
 from dataclasses import dataclass, fields
 from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
-from mmengine.fileio import dump as _file_dump
-from mmengine.fileio import load as _file_load
+from .export import BaseArchitecture, format_error, register_architecture
 
-#: version of the on-disk format written by :meth:`Architecture.to_dict`
-ARCH_FORMAT = 'mtlnas_mm.Architecture'
-ARCH_FORMAT_VERSION = 1
-_SUFFIXES = ('.json', '.yaml', '.yml')
+#: THE keep rule: an edge is kept iff its logit ``alpha > KEEP_LOGIT``
+#: (``sigmoid(alpha) > 0.5``, exact at tiny alphas)
+KEEP_LOGIT = 0.0
 
 
 def check_task_name(name: Any, where: str = 'tasks') -> str:
@@ -87,9 +86,10 @@ class ConnectivityRule:
     """Which (target, source) layer pairs are candidate edges.
 
     Edges are always strictly cross-task and every ordered task pair gets
-    the same layer pattern.  The MTL-NAS default (spec section 1.2) is
+    the same layer pattern.  The MTL-NAS default is
     ``same_block=True, max_gap=3``: the source lies in the target's block,
-    at the same or a lower layer, less than 3 layers below.
+    at the same or a lower layer, less than 3 layers below (Gao et al.,
+    CVPR 2020, Sec. 3.1).
 
     Args:
         same_block: the source must lie in the same block as the target.
@@ -194,16 +194,11 @@ def build_candidate_edges(
     return edges
 
 
-def _error(source: str, key: str, msg: str) -> ValueError:
-    return ValueError(f'{source}: key "{key}": {msg}')
-
-
-class Architecture:
-    """A derived (or in-search) architecture: the candidate edges, the kept
-    subset and optionally the gate probability of every candidate.
-
-    This is the only export format of the project (hooks, tools and
-    :class:`FusionEdgeNeck` read and write it).
+@register_architecture
+class Architecture(BaseArchitecture):
+    """A derived (or in-search) fusion-edge architecture: the candidate
+    edges, the kept subset and optionally the gate probability of every
+    candidate (kind ``'fusion_edges'``, the MTL-NAS search space).
 
     Args:
         edges: candidate edges, in the fixed order of
@@ -213,6 +208,8 @@ class Architecture:
         tasks: task names in order; derived from the edges if omitted.
         meta: optional free-form JSON-able information (e.g. iteration).
     """
+
+    kind = 'fusion_edges'
 
     def __init__(self,
                  edges: Iterable[Edge],
@@ -254,35 +251,11 @@ class Architecture:
                              f' that are not in tasks {list(self.tasks)}')
         self.meta: dict = dict(meta or {})
 
-    # ------------------------------------------------------------------
-    # construction from gate values
-    # ------------------------------------------------------------------
-    @classmethod
-    def from_gates(cls,
-                   edges: Sequence[Edge],
-                   gate_probs: Union[Sequence[float], Mapping[str, float]],
-                   threshold: float = 0.5,
-                   **kwargs) -> 'Architecture':
-        """Keep every edge whose gate probability is ``> threshold``.
-
-        Each edge is thresholded independently (no top-k, any number of
-        edges per target may survive), as in MTL-NAS.
-
-        Args:
-            edges: candidate edges.
-            gate_probs: one probability per edge (same order) or a dict
-                keyed by :attr:`Edge.key`.
-        """
-        probs = cls._as_prob_dict(edges, gate_probs)
-        kept = [e for e in edges if probs[e.key] > threshold]
-        return cls(edges, kept, probs, **kwargs)
-
     @classmethod
     def from_logits(cls, edges: Sequence[Edge], logits: Sequence[float],
                     **kwargs) -> 'Architecture':
-        """Keep every edge whose logit alpha is ``> 0`` (= sigmoid > 0.5,
-        without float rounding at tiny alphas); gates = sigmoid(alpha)."""
-        import math
+        """Apply the keep rule (``alpha > KEEP_LOGIT``) to one logit per
+        edge; gates = ``sigmoid(alpha)``."""
         logits = [float(a) for a in logits]
         if len(logits) != len(edges):
             raise ValueError(f'{len(logits)} logits for {len(edges)} edges')
@@ -290,32 +263,20 @@ class Architecture:
             e.key: 1.0 / (1.0 + math.exp(-a)) if a >= -700 else 0.0
             for e, a in zip(edges, logits)
         }
-        kept = [e for e, a in zip(edges, logits) if a > 0]
+        kept = [e for e, a in zip(edges, logits) if a > KEEP_LOGIT]
         return cls(edges, kept, probs, **kwargs)
-
-    @staticmethod
-    def _as_prob_dict(edges, gate_probs) -> Dict[str, float]:
-        if isinstance(gate_probs, Mapping):
-            missing = [e.key for e in edges if e.key not in gate_probs]
-            if missing:
-                raise ValueError(f'gate_probs: no value for edges {missing}')
-            return {e.key: float(gate_probs[e.key]) for e in edges}
-        values = [float(p) for p in gate_probs]
-        if len(values) != len(edges):
-            raise ValueError(f'gate_probs: {len(values)} values for '
-                             f'{len(edges)} edges')
-        return {e.key: p for e, p in zip(edges, values)}
 
     # ------------------------------------------------------------------
     # queries
     # ------------------------------------------------------------------
-    def is_kept(self, edge: Edge) -> bool:
-        return edge in self.kept
-
     @property
     def kept_edges(self) -> List[Edge]:
         """Kept edges in candidate order."""
         return [e for e in self.edges if e in self.kept]
+
+    def soft_values(self) -> Dict[str, float]:
+        """Gate probability per edge key (``{}`` without gates)."""
+        return dict(self.gates or {})
 
     def in_degrees(self, task: str, num_layers: int,
                    kept_only: bool = True) -> List[int]:
@@ -340,40 +301,24 @@ class Architecture:
                 f'{len(self.kept)}/{len(self.edges)} edges kept)')
 
     # ------------------------------------------------------------------
-    # (de)serialisation
+    # (de)serialisation: the kind's keys of the export format
     # ------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        """Plain JSON/YAML-able dict (the on-disk format)."""
+    def payload(self) -> dict:
         return dict(
-            format=ARCH_FORMAT,
-            format_version=ARCH_FORMAT_VERSION,
             tasks=list(self.tasks),
             candidate_edges=[e.key for e in self.edges],
             kept_edges=[e.key for e in self.kept_edges],
-            gates=None if self.gates is None else dict(self.gates),
-            meta=dict(self.meta))
+            gates=None if self.gates is None else dict(self.gates))
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = '<dict>') -> 'Architecture':
-        """Inverse of :meth:`to_dict`; errors name ``source`` and the key."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f'{source}: expected a mapping at top level, got '
-                             f'{type(data).__name__}')
-        fmt = data.get('format', ARCH_FORMAT)
-        if fmt != ARCH_FORMAT:
-            raise _error(source, 'format',
-                         f'expected {ARCH_FORMAT!r}, got {fmt!r}')
-        if 'format_version' not in data:
-            raise _error(source, 'format_version', 'missing')
-        if data['format_version'] != ARCH_FORMAT_VERSION:
-            raise _error(source, 'format_version',
-                         f'unsupported version {data["format_version"]!r} '
-                         f'(this code reads {ARCH_FORMAT_VERSION})')
+    def from_payload(cls, data: Mapping, meta: dict,
+                     source: str) -> 'Architecture':
         for key in ('candidate_edges', 'kept_edges'):
             if key not in data:
-                raise _error(source, key, 'missing')
+                raise format_error(source, key, 'missing')
             if not isinstance(data[key], (list, tuple)):
-                raise _error(source, key, 'must be a list of edge keys')
+                raise format_error(source, key,
+                                   'must be a list of edge keys')
 
         def parse(key: str) -> List[Edge]:
             out = []
@@ -381,77 +326,36 @@ class Architecture:
                 try:
                     out.append(Edge.from_key(k))
                 except ValueError as err:
-                    raise _error(source, f'{key}[{i}]', str(err)) from None
+                    raise format_error(source, f'{key}[{i}]',
+                                       str(err)) from None
             return out
 
         edges = parse('candidate_edges')
         kept = parse('kept_edges')
         if len(set(edges)) != len(edges):
-            raise _error(source, 'candidate_edges', 'duplicate edges')
+            raise format_error(source, 'candidate_edges', 'duplicate edges')
         not_cand = [e.key for e in kept if e not in set(edges)]
         if not_cand:
-            raise _error(source, 'kept_edges',
-                         f'edges {not_cand} are not in candidate_edges')
+            raise format_error(source, 'kept_edges',
+                               f'edges {not_cand} are not in candidate_edges')
         gates = data.get('gates')
         if gates is not None:
             if not isinstance(gates, Mapping):
-                raise _error(source, 'gates',
-                             'must be a mapping edge_key -> probability')
+                raise format_error(source, 'gates',
+                                   'must be a mapping edge_key -> probability')
             cand = {e.key for e in edges}
             for k, v in gates.items():
                 if k not in cand:
-                    raise _error(source, f'gates.{k}',
-                                 'edge is not in candidate_edges')
+                    raise format_error(source, f'gates.{k}',
+                                       'edge is not in candidate_edges')
                 if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                    raise _error(source, f'gates.{k}',
-                                 f'probability must be in [0, 1], got {v!r}')
+                    raise format_error(
+                        source, f'gates.{k}',
+                        f'probability must be in [0, 1], got {v!r}')
         tasks = data.get('tasks')
         if tasks is not None and not isinstance(tasks, (list, tuple)):
-            raise _error(source, 'tasks', 'must be a list of task names')
-        meta = data.get('meta') or {}
-        if not isinstance(meta, Mapping):
-            raise _error(source, 'meta', 'must be a mapping')
+            raise format_error(source, 'tasks', 'must be a list of task names')
         try:
-            return cls(edges, kept, gates, tasks=tasks, meta=dict(meta))
+            return cls(edges, kept, gates, tasks=tasks, meta=meta)
         except ValueError as err:
             raise ValueError(f'{source}: {err}') from None
-
-    @staticmethod
-    def _check_suffix(path: str) -> None:
-        if not str(path).lower().endswith(_SUFFIXES):
-            raise ValueError(f'{path}: architecture files must end with one '
-                             f'of {_SUFFIXES}')
-
-    def dump(self, path: str) -> None:
-        """Write :meth:`to_dict` to a ``.json`` or ``.yaml``/``.yml`` file."""
-        path = str(path)
-        self._check_suffix(path)
-        _file_dump(self.to_dict(), path)
-
-    @classmethod
-    def load(cls, path: str) -> 'Architecture':
-        """Read a file written by :meth:`dump` (validated; errors name the
-        file and the offending key)."""
-        path = str(path)
-        cls._check_suffix(path)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'architecture file not found: {path}')
-        try:
-            data = _file_load(path)
-        except Exception as err:  # parser errors of json / yaml
-            raise ValueError(f'{path}: cannot parse architecture file: '
-                             f'{err}') from None
-        return cls.from_dict(data, source=path)
-
-    @classmethod
-    def build(cls, arch: Union['Architecture', str, Mapping]
-              ) -> 'Architecture':
-        """Accept an :class:`Architecture`, a file path or a dict."""
-        if isinstance(arch, Architecture):
-            return arch
-        if isinstance(arch, str):
-            return cls.load(arch)
-        if isinstance(arch, Mapping):
-            return cls.from_dict(arch, source='architecture')
-        raise TypeError('architecture must be a path, a dict or an '
-                        f'Architecture, got {type(arch).__name__}')

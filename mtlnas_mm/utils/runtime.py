@@ -9,10 +9,7 @@ def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
                       work_dir: Optional[str]) -> Config:
     """Apply what mmseg's tools do to every config: ``cfg.launcher`` and
     the work dir (``--work-dir`` > ``cfg.work_dir`` >
-    ``./work_dirs/<config name>``).  (On machines without CUDA the
-    ``nccl`` backend of the configs becomes ``gloo`` in
-    :func:`mtlnas_mm.utils.patch_cpu_distributed_init`.)
-    """
+    ``./work_dirs/<config name>``)."""
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -24,17 +21,15 @@ def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
 
 def use_fixed_architecture(cfg: Config, arch_file: str,
                            source: str = 'config') -> Config:
-    """Make ``cfg.model`` the derived network of ``arch_file``.
-
-    The fusion neck is built in ``fixed`` gate mode with the file's kept
-    edges only (pruned edges are not computed); parameter shapes equal the
-    search model's, so a search checkpoint loads into it unchanged.
-    """
-    if cfg.model.get('neck') is None:
-        raise KeyError(f'{source}: a fixed architecture needs a model with a '
-                       'fusion neck (model.neck)')
-    cfg.model.neck.architecture = arch_file
-    cfg.model.neck.gate_mode = 'fixed'
+    """Make ``cfg.model`` (a NAS algorithm) the derived network of
+    ``arch_file`` (``fix_subnet``): its search spaces compute only what the
+    file keeps; parameter names and shapes stay those of the search, so a
+    search checkpoint loads into it unchanged."""
+    if 'network' not in cfg.model:
+        raise KeyError(f'{source}: a fixed architecture needs a NAS '
+                       "algorithm model (model=dict(type='MTLNAS', "
+                       'network=...))')
+    cfg.model.fix_subnet = arch_file
     return cfg
 
 

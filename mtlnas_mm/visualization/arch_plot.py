@@ -1,16 +1,46 @@
-"""Pictures of a search: the architecture and the gate curves."""
+"""Pictures of a search: the architecture and the gate curves.
+
+:func:`draw_architecture` draws any registered architecture kind through
+:data:`ARCH_DRAWERS` (``kind -> drawer``); a new search space registers the
+drawer of its kind with :func:`register_arch_drawer`.
+"""
 import json
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..structures import Architecture  # noqa: E402
+from ..structures import Architecture, BaseArchitecture  # noqa: E402
+
+#: architecture kind -> ``drawer(arch, out_file) -> out_file``
+ARCH_DRAWERS: Dict[str, Callable[[BaseArchitecture, str], str]] = {}
 
 
-def draw_architecture(arch: Architecture, out: str) -> str:
+def register_arch_drawer(kind: str):
+    """Decorator: the drawer of architectures of ``kind``."""
+
+    def wrap(fn):
+        ARCH_DRAWERS[kind] = fn
+        return fn
+
+    return wrap
+
+
+def draw_architecture(arch: BaseArchitecture, out: str) -> str:
+    """Draw ``arch`` (any registered kind) to ``out``; returns ``out``."""
+    if arch.kind not in ARCH_DRAWERS:
+        raise KeyError(f'no drawer for architecture kind {arch.kind!r}; '
+                       f'known: {sorted(ARCH_DRAWERS)}')
+    return ARCH_DRAWERS[arch.kind](arch, out)
+
+
+@register_arch_drawer(Architecture.kind)
+def draw_fusion_edges(arch: Architecture, out: str) -> str:
+    """One column per task, one node per layer (top = input side), an arrow
+    per kept edge (width and opacity follow the gate), a faint line per
+    pruned candidate."""
     tasks: List[str] = list(arch.tasks)
     num_layers = int(arch.meta.get('num_layers') or 1 + max(
         max(e.source_layer, e.target_layer) for e in arch.edges))

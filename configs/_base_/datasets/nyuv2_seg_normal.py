@@ -1,7 +1,7 @@
 # NYUv2 40-class segmentation + surface normals, as released with NDDR-CNN /
 # MTL-NAS (795 train / 654 test; list files under data_root/list).
 # Training: random scale 0.5-1.5 of the shorter side, flip, pad to 321 and
-# random 321x321 crop (spec section 6.1); test at full 640x480 resolution.
+# random 321x321 crop (MTL-NAS recipe); test at full 640x480 resolution.
 dataset_type = 'NYUv2MultiTaskDataset'
 data_root = 'data/nyu_v2'
 crop_size = (321, 321)

@@ -1,4 +1,4 @@
-# Generated NYUv2-like scenes (tools/make_synthetic_nyuv2.py) in the layout
+# Generated NYUv2-like scenes (tools/dataset_converters/make_synthetic_nyuv2.py) in the layout
 # of the official NDDR-CNN / MTL-NAS release: 40-class labels + normals.
 # Small images and crops so a search runs in minutes on a CPU.
 dataset_type = 'NYUv2MultiTaskDataset'

@@ -11,18 +11,20 @@ data_preprocessor = dict(
     seg_pad_val=255,
     size_divisor=8)
 model = dict(
-    type='MultiTaskSupernet',
+    type='MultiTaskNetwork',
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='StagedResNet',
-        depth=50,
-        strides=(1, 2, 1, 1),
-        dilations=(1, 1, 2, 4),
-        contract_dilation=True,
-        norm_cfg=norm_cfg,
-        # load ImageNet weights: init_cfg=dict(type='Pretrained',
-        #     checkpoint='open-mmlab://resnet50_v1c')
-    ),
+        type='TaskColumns',
+        backbone=dict(
+            type='StagedResNet',
+            depth=50,
+            strides=(1, 2, 1, 1),
+            dilations=(1, 1, 2, 4),
+            contract_dilation=True,
+            norm_cfg=norm_cfg,
+            # load ImageNet weights: init_cfg=dict(type='Pretrained',
+            #     checkpoint='open-mmlab://resnet50_v1c')
+        )),
     tasks=dict(
         seg=dict(
             head=dict(
@@ -53,5 +55,4 @@ model = dict(
                     norm_cfg=norm_cfg,
                     align_corners=False),
                 loss=dict(type='CosineNormalLoss', loss_weight=20.0)))),
-    train_cfg=dict(arch_gate_mode='sigmoid', weight_gate_mode='relaxed'),
     test_cfg=dict(mode='whole'))

@@ -3,7 +3,7 @@
 # enough to search on a CPU in minutes. Used by the demo and the tests.
 _base_ = ['./vgg16_largefov_seg_normal.py']
 model = dict(
-    backbone=dict(base_channels=8),
+    backbone=dict(backbone=dict(base_channels=8)),
     tasks=dict(
         seg=dict(head=dict(in_channels=64, channels=64, fc6_dilation=4)),
         normal=dict(

@@ -1,7 +1,7 @@
 # Two DeepLab-LargeFOV VGG-16 (BN) networks, one per task: 40-class
-# segmentation and surface normals (spec sections 1.1, 6.1). No neck here:
-# configs add the fusion neck (search, NDDR, cross-stitch, supernet) or keep
-# the networks apart (single-task).
+# segmentation and surface normals (Gao et al., CVPR 2020, Sec. 4.1). No
+# cross-task edges here: configs add them (search, NDDR, cross-stitch,
+# supernet: backbone.edges) or keep the columns apart (single-task).
 norm_cfg = dict(type='BN', eps=1e-3, momentum=0.05)
 data_preprocessor = dict(
     type='MultiTaskDataPreProcessor',
@@ -12,9 +12,11 @@ data_preprocessor = dict(
     seg_pad_val=255,
     size_divisor=8)
 model = dict(
-    type='MultiTaskSupernet',
+    type='MultiTaskNetwork',
     data_preprocessor=data_preprocessor,
-    backbone=dict(type='VGGLargeFOV', depth=16, norm_cfg=norm_cfg),
+    backbone=dict(
+        type='TaskColumns',
+        backbone=dict(type='VGGLargeFOV', depth=16, norm_cfg=norm_cfg)),
     tasks=dict(
         seg=dict(
             head=dict(
@@ -40,8 +42,6 @@ model = dict(
                     channels=1024,
                     num_classes=3,
                     norm_cfg=norm_cfg),
-                # L = L_seg + 20 * L_normal (spec section 6.1)
+                # L = L_seg + 20 * L_normal (MTL-NAS recipe)
                 loss=dict(type='CosineNormalLoss', loss_weight=20.0)))),
-    # gate modes of the two steps of a search (ignored without a neck)
-    train_cfg=dict(arch_gate_mode='sigmoid', weight_gate_mode='relaxed'),
     test_cfg=dict(mode='whole'))

@@ -1,12 +1,14 @@
 # Baseline schedule (single-task, multiple, cross-stitch, NDDR, supernet):
-# the same SGD/poly recipe as the search's weight step (spec section 8).
+# the same SGD/poly recipe as the search's weight step. Configs with
+# cross-task edges add 'backbone.edges': dict(lr_mult=100.0) (the fusion ops,
+# as in the search); a custom key that matches no parameter is an error.
 max_iters = 20000
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='StrictOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=2.5e-4),
     paramwise_cfg=dict(
         custom_keys={
-            'neck': dict(lr_mult=100.0),
             'conv_seg.weight': dict(lr_mult=10.0),
             'conv_seg.bias': dict(lr_mult=20.0),
         }))
@@ -32,6 +34,6 @@ default_hooks = dict(
     visualization=dict(type='SegVisualizationHook'),
     # heads vs data set: num_classes and the ground truth each task needs
     task_check=dict(type='TaskCheckHook'))
-# the project's train step (non-finite loss check) also under DDP
-model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')
+# mmengine's DDP wrapper, also for CPU modules (gloo)
+model_wrapper_cfg = dict(type='mmseg.DeviceAwareDistributedDataParallel')
 randomness = dict(seed=1)

@@ -1,17 +1,17 @@
-# MTL-NAS search schedule (spec section 3.3): 20k iterations, alternating
+# MTL-NAS search schedule (Gao et al., CVPR 2020, Sec. 4): 20k iterations, alternating
 # architecture (Adam, constant lr) and weight (SGD, poly) steps on a 50/50
 # split of the training set that is redrawn every pass.
 max_iters = 20000
 optim_wrapper = dict(
     constructor='BilevelOptimWrapperConstructor',
-    weights=dict(
+    weight=dict(
         type='OptimWrapper',
         optimizer=dict(
             type='SGD', lr=1e-3, momentum=0.9, weight_decay=2.5e-4),
         paramwise_cfg=dict(
             custom_keys={
                 # fusion ops x100, classifiers x10 (weights) / x20 (biases)
-                'neck': dict(lr_mult=100.0),
+                'backbone.edges': dict(lr_mult=100.0),
                 'conv_seg.weight': dict(lr_mult=10.0),
                 'conv_seg.bias': dict(lr_mult=20.0),
             })),
@@ -21,7 +21,7 @@ optim_wrapper = dict(
             type='Adam', lr=1e-3, betas=(0.5, 0.999), weight_decay=1e-3)))
 # one schedule per optimizer: the architecture lr stays constant
 param_scheduler = dict(
-    weights=[
+    weight=[
         dict(
             type='PolyLR',
             eta_min=0.0,
@@ -53,9 +53,7 @@ custom_hooks = [
     dict(type='MinEntropyHook', entropy_weight=10.0,
          entropy_period=(0.0, 0.0), temperature_power=2.0),
     dict(type='ArchitectureHook', interval=1000, history_interval=20),
-    # checkpoints carry RNG states: a resumed search replays exactly
-    dict(type='RNGStateHook'),
 ]
 # under a distributed launcher the bilevel step must run through DDP's forward
-model_wrapper_cfg = dict(type='mmseg.BilevelDistributedDataParallel')
+model_wrapper_cfg = dict(type='mmseg.NASDistributedDataParallel')
 randomness = dict(seed=1)

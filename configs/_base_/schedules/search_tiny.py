@@ -4,10 +4,10 @@
 _base_ = ['./search_20k.py']
 max_iters = 600
 optim_wrapper = dict(
-    weights=dict(optimizer=dict(lr=1e-2)),
+    weight=dict(optimizer=dict(lr=1e-2)),
     arch=dict(optimizer=dict(lr=1e-2)))
 param_scheduler = dict(
-    weights=[
+    weight=[
         dict(
             type='PolyLR',
             eta_min=0.0,
@@ -25,5 +25,4 @@ custom_hooks = [
     dict(type='MinEntropyHook', entropy_weight=10.0,
          entropy_period=(0.0, 0.0), temperature_power=2.0),
     dict(type='ArchitectureHook', interval=200, history_interval=10),
-    dict(type='RNGStateHook'),
 ]

@@ -4,7 +4,7 @@ Random furnished rooms are ray cast analytically (numpy) into RGB, NYUv2-40
 labels, camera-frame surface normals and metric depth, with Kinect-like
 invalid pixels, plus an image-level label (:mod:`.image_label`);
 :mod:`.writer` stores them in the NDDR-CNN (PNG + lists) or mtan (``.npy``)
-layout. ``tools/make_synthetic_nyuv2.py`` is the CLI.
+layout. ``tools/dataset_converters/make_synthetic_nyuv2.py`` is the CLI.
 """
 from .image_label import (DOMINANT_OBJECT_CLASSES, DOMINANT_OBJECT_IDS,
                           dominant_object_label)

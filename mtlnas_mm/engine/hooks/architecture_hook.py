@@ -6,9 +6,9 @@ from typing import Optional
 
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmseg.registry import HOOKS
+from .utils import nas_algorithm
 
 GATE_HISTORY = 'gate_history.jsonl'
 
@@ -19,12 +19,13 @@ class ArchitectureHook(Hook):
 
     * every ``interval`` iterations and at the end of training it writes
       ``{work_dir}/{out_dir}/arch_iter_{n}.json`` (and ``arch_final.json``
-      at the end): the candidate edges, their gate probabilities and the
-      kept set (alpha > 0), in the one export format of
-      :class:`mtlnas_mm.structures.Architecture`;
+      at the end): the algorithm's ``export()`` (for MTL-NAS the candidate
+      edges, their gate probabilities and the kept set), in the export
+      format of :mod:`mtlnas_mm.structures.export`;
     * every ``history_interval`` iterations it appends one JSON line
-      ``{"iter": n, "gates": {edge_key: p}}`` to ``gate_history.jsonl``,
-      which ``tools/visualize_arch.py`` turns into gate curves.
+      ``{"iter": n, "gates": {choice: value}}`` (the architecture's
+      ``soft_values()``) to ``gate_history.jsonl``, which
+      ``tools/analysis_tools/visualize_arch.py`` turns into curves.
 
     On resume, history lines written after the resumed checkpoint (by the
     crashed run) are dropped, so the curves have no duplicate iterations.
@@ -39,11 +40,6 @@ class ArchitectureHook(Hook):
         self.interval = interval
         self.history_interval = history_interval
         self.out_dir = out_dir
-
-    @staticmethod
-    def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
 
     def _dir(self, runner) -> str:
         path = osp.join(runner.work_dir, self.out_dir)
@@ -70,9 +66,10 @@ class ArchitectureHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         it = runner.iter + 1
         if it % self.history_interval == 0 or it == 1:
-            arch = self._model(runner).architecture()
+            arch = nas_algorithm(runner, 'ArchitectureHook').export()
+            line = {'iter': it, 'gates': arch.soft_values()}
             with open(osp.join(self._dir(runner), GATE_HISTORY), 'a') as f:
-                f.write(json.dumps({'iter': it, 'gates': arch.gates}) + '\n')
+                f.write(json.dumps(line) + '\n')
         if self.every_n_train_iters(runner, self.interval):
             self.dump(runner, f'arch_iter_{it}.json')
 
@@ -82,6 +79,6 @@ class ArchitectureHook(Hook):
 
     def dump(self, runner, name: str) -> str:
         path = osp.join(self._dir(runner), name)
-        self._model(runner).architecture().dump(path)
+        nas_algorithm(runner, 'ArchitectureHook').export().dump(path)
         runner.logger.info(f'architecture written to {path}')
         return path

@@ -2,9 +2,9 @@
 from typing import Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmseg.registry import HOOKS
+from .utils import nas_algorithm
 
 
 def poly_ramp(progress: float, start: float, end: float, period: Tuple[float,
@@ -29,21 +29,24 @@ def poly_ramp(progress: float, start: float, end: float, period: Tuple[float,
 class MinEntropyHook(Hook):
     """Drive the gates to 0/1 and anneal the sampled gates' temperature.
 
-    Before every training iteration it sets, on the model,
+    Before every training iteration it gives the NAS algorithm
 
-    * ``entropy_weight`` = lambda_H(t): the coefficient of the mean binary
-      entropy of the gates, which the training step adds to the
-      *architecture* loss only (spec section 4).  Default: 0 at t=0, then
-      a constant 10 (``period=(0, 0)``); ``period=(0, 1)`` is a linear ramp.
-    * the temperature of the relaxed-Bernoulli gates of the weight step,
+    * its regulariser weight lambda_H(t) (``set_regularizer_weight``): the
+      coefficient of the mean binary entropy of the gates, which the
+      algorithm adds to its *architecture* loss only (Gao et al., CVPR
+      2020, Sec. 3.3).  Default: 0 at t=0, then a constant 10
+      (``period=(0, 0)``); ``period=(0, 1)`` is a linear ramp;
+    * the temperature of the relaxed-Bernoulli gates of the weight step
+      (``set_temperature``),
       ``tau(t) = max(min_temperature, (1 - t/T) ** temperature_power)``
-      (spec section 2.2; ``temperature_power=0`` keeps tau = 1).
+      (``temperature_power=0`` keeps tau = 1).
 
     Both are pure functions of ``runner.iter``, so a resumed run continues
     the schedules exactly without stored state.  After every iteration it
-    publishes ``entropy_weight``, ``temperature``, the gate entropy and gate
-    statistics (mean, fraction of near-binary gates, kept edges) through the
-    message hub, so they appear in mmengine's logs and visualiser backends.
+    publishes ``entropy_weight``, ``temperature`` and the search space's
+    statistics (``log_stats``: gate mean, fraction of near-binary gates,
+    kept edges) through the message hub, so they appear in mmengine's logs
+    and visualiser backends.
 
     Args:
         entropy_weight: lambda_H at the end of the ramp (10 in MTL-NAS).
@@ -51,8 +54,6 @@ class MinEntropyHook(Hook):
         entropy_power: ramp power.
         temperature_power: exponent of the temperature schedule (2).
         min_temperature: lower bound of tau (avoids 0/0 at the last step).
-        binary_margin: a gate counts as near-binary if p < margin or
-            p > 1 - margin.
     """
 
     priority = 'ABOVE_NORMAL'
@@ -62,8 +63,7 @@ class MinEntropyHook(Hook):
                  entropy_period: Sequence[float] = (0.0, 0.0),
                  entropy_power: float = 1.0,
                  temperature_power: float = 2.0,
-                 min_temperature: float = 1e-3,
-                 binary_margin: float = 0.05) -> None:
+                 min_temperature: float = 1e-3) -> None:
         if entropy_weight < 0:
             raise ValueError('MinEntropyHook: entropy_weight must be >= 0')
         if len(entropy_period) != 2 or entropy_period[0] > entropy_period[1]:
@@ -75,12 +75,6 @@ class MinEntropyHook(Hook):
         self.entropy_power = entropy_power
         self.temperature_power = temperature_power
         self.min_temperature = min_temperature
-        self.binary_margin = binary_margin
-
-    @staticmethod
-    def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
 
     def schedule(self, it: int, max_iters: int) -> Tuple[float, float]:
         """``(entropy_weight, temperature)`` at iteration ``it``."""
@@ -93,22 +87,16 @@ class MinEntropyHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        model = self._model(runner)
+        algorithm = nas_algorithm(runner, 'MinEntropyHook')
         weight, temperature = self.schedule(runner.iter, runner.max_iters)
-        model.entropy_weight = weight
-        model.set_temperature(temperature)
+        algorithm.set_regularizer_weight(weight)
+        algorithm.set_temperature(temperature)
         runner.message_hub.update_scalar('train/entropy_weight', weight)
         runner.message_hub.update_scalar('train/temperature', temperature)
 
     def after_train_iter(self, runner, batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        probs = self._model(runner).gate_probs().detach()
-        if probs.numel() == 0:
-            return
-        margin = self.binary_margin
-        near_binary = ((probs < margin) | (probs > 1 - margin)).float()
-        hub = runner.message_hub
-        hub.update_scalar('train/gate_mean', probs.mean().item())
-        hub.update_scalar('train/gate_binary_frac', near_binary.mean().item())
-        hub.update_scalar('train/gate_kept', int((probs > 0.5).sum()))
+        stats = nas_algorithm(runner, 'MinEntropyHook').log_stats()
+        for key, value in stats.items():
+            runner.message_hub.update_scalar(f'train/{key}', value)

@@ -2,9 +2,10 @@
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmseg.registry import HOOKS
+from mtlnas_mm.structures import task_kind
+from .utils import runner_model
 
 
 @HOOKS.register_module()
@@ -20,13 +21,16 @@ class TaskCheckHook(Hook):
     * a segmentation head's ``num_classes`` equals the number of classes in
       the data set's metainfo (``classes``), an image classification head's
       the number of image-level classes (``img_classes``);
-    * the first sample of the data set carries the ground truth the task's
-      head reads (``gt_sem_seg``, ``gt_normal_map``, ``gt_depth_map``,
-      ``gt_label``).
+    * the first sample of the data set carries the ground truth of the
+      task's kind (``TASK_KINDS``: ``gt_sem_seg``, ``gt_normal_map``,
+      ``gt_depth_map``, ``gt_label``).
+
+    The model is a :class:`MultiTaskNetwork` or an algorithm holding one
+    (``network``).
     """
 
-    #: gt field of a head -> metainfo key of its class names
-    class_keys = dict(gt_sem_seg='classes', gt_label='img_classes')
+    #: task kind -> metainfo key of its class names
+    class_keys = dict(seg='classes', label='img_classes')
 
     priority = 'VERY_HIGH'
 
@@ -34,15 +38,11 @@ class TaskCheckHook(Hook):
         self.check_samples = check_samples
         self._checked = set()  # splits already checked (val runs often)
 
-    @staticmethod
-    def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
-
     def _check(self, runner, dataloader, split: str) -> None:
-        model = self._model(runner)
-        heads = getattr(model, 'heads', None)
-        if heads is None or dataloader is None or split in self._checked:
+        model = runner_model(runner)
+        network = getattr(model, 'network', model)
+        kinds = getattr(network, 'task_kinds', None)
+        if kinds is None or dataloader is None or split in self._checked:
             return
         self._checked.add(split)
         dataset = dataloader.dataset
@@ -51,9 +51,10 @@ class TaskCheckHook(Hook):
         sample: Optional[dict] = None
         if self.check_samples and len(dataset) > 0:
             sample = dataset[0]['data_samples']
-        for task, head in heads.items():
-            gt_field = getattr(head, 'gt_field', 'gt_sem_seg')
-            key = self.class_keys.get(gt_field)
+        for task, kind in kinds.items():
+            head = network.heads[task]
+            gt_field = task_kind(kind).gt_field
+            key = self.class_keys.get(kind)
             classes = metainfo.get(key) if key else None
             if classes is not None and head.num_classes != len(classes):
                 raise ValueError(

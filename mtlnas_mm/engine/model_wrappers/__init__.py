@@ -1,3 +1,4 @@
-from .bilevel_ddp import BilevelDistributedDataParallel
+from .nas_ddp import (DeviceAwareDistributedDataParallel,
+                      NASDistributedDataParallel)
 
-__all__ = ['BilevelDistributedDataParallel']
+__all__ = ['DeviceAwareDistributedDataParallel', 'NASDistributedDataParallel']

@@ -1,3 +1,7 @@
-from .bilevel_constructor import ARCH, WEIGHTS, BilevelOptimWrapperConstructor
+from .constructors import (BilevelOptimWrapperConstructor,
+                           StrictOptimWrapperConstructor, check_custom_keys)
 
-__all__ = ['BilevelOptimWrapperConstructor', 'ARCH', 'WEIGHTS']
+__all__ = [
+    'BilevelOptimWrapperConstructor', 'StrictOptimWrapperConstructor',
+    'check_custom_keys'
+]

@@ -2,16 +2,42 @@
 step with batches from two disjoint data splits."""
 import copy
 import logging
+import random
 from typing import Dict, List, Optional, Tuple, Union
 
+import numpy as np
+import torch
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 from torch.utils.data import DataLoader
 
 from mmseg.registry import LOOPS
-from ..hooks.rng_state_hook import RESUMED_RNG_STATE, set_rng_state
-from ..train_step import ARCH_BATCH, WEIGHT_BATCH
+from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
+
+#: message-hub key of the generator states after the last iteration; the
+#: message hub is saved in every checkpoint, so a resume restores them
+RNG_STATE = 'rng_state'
+
+
+def get_rng_state() -> dict:
+    """States of Python's, numpy's and torch's (CPU and CUDA) generators."""
+    state = dict(
+        python=random.getstate(),
+        numpy=np.random.get_state(),
+        torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`get_rng_state`."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
 
 
 @LOOPS.register_module()
@@ -32,6 +58,18 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
     interval, ``stop_training`` and, on resume, skipping the batches that
     were already consumed - for *both* iterators, so a resumed search sees
     the same data as an uninterrupted one.
+
+    Exact resume: after every iteration the loop records the generator
+    states in the message hub (saved with every checkpoint); a resumed run
+    restores them after skipping the consumed batches, i.e. where the
+    uninterrupted run was when it saved, so gate samples, dropout and
+    augmentations replay (augmentations exactly with ``num_workers=0``;
+    worker processes restart from their seeds).
+
+    ``run`` and ``run_iter`` follow mmengine 0.10.7's
+    ``IterBasedTrainLoop`` (which has no hook for a second data stream) and
+    use its private ``_InfiniteDataloaderIterator``, as MMRazor's search
+    loops do; nothing public in mmengine yields two batches per iteration.
 
     Args:
         runner: the runner.
@@ -74,9 +112,9 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
             dataloader = copy.deepcopy(dict(dataloader))
             arch_dataloader = copy.deepcopy(dataloader)
             dataloader['sampler'] = dict(
-                type='MixedSplitSampler', part='weight', ratio=ratio)
+                type='MixedSplitSampler', part=WEIGHT_STEP, ratio=ratio)
             arch_dataloader['sampler'] = dict(
-                type='MixedSplitSampler', part='arch', ratio=ratio)
+                type='MixedSplitSampler', part=ARCH_STEP, ratio=ratio)
         super().__init__(runner, dataloader, max_iters, val_begin,
                          val_interval, dynamic_intervals)
         if isinstance(arch_dataloader, dict):
@@ -91,8 +129,8 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
 
     def _next_batch(self) -> dict:
         return {
-            WEIGHT_BATCH: next(self.dataloader_iterator),
-            ARCH_BATCH: next(self.arch_dataloader_iterator),
+            WEIGHT_STEP: next(self.dataloader_iterator),
+            ARCH_STEP: next(self.arch_dataloader_iterator),
         }
 
     def _skip_consumed(self) -> None:
@@ -100,8 +138,8 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
 
         Samplers with ``skip`` (:class:`MixedSplitSampler`) jump there
         without loading data; others are advanced batch by batch like
-        mmengine does.  Then the RNG state saved with the checkpoint (see
-        :class:`RNGStateHook`) is restored.
+        mmengine does.  Then the generator states saved with the
+        checkpoint are restored.
         """
         loaders = (self.dataloader, self.arch_dataloader)
         samplers = [getattr(dl, 'sampler', None) for dl in loaders]
@@ -120,11 +158,24 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
                 level=logging.WARNING)
             for _ in range(self._iter):
                 self._next_batch()
-        hub = self.runner.message_hub
-        state = hub.get_info(RESUMED_RNG_STATE)
+        state = self.runner.message_hub.get_info(RNG_STATE)
         if state is not None:
             set_rng_state(state)
-            hub.update_info(RESUMED_RNG_STATE, None)
+
+    def run_iter(self, data_batch: dict) -> None:
+        """mmengine's ``run_iter``, recording the generator states after
+        the step (before any checkpoint of this iteration is written)."""
+        self.runner.call_hook(
+            'before_train_iter', batch_idx=self._iter, data_batch=data_batch)
+        outputs = self.runner.model.train_step(
+            data_batch, optim_wrapper=self.runner.optim_wrapper)
+        self.runner.message_hub.update_info(RNG_STATE, get_rng_state())
+        self.runner.call_hook(
+            'after_train_iter',
+            batch_idx=self._iter,
+            data_batch=data_batch,
+            outputs=outputs)
+        self._iter += 1
 
     def run(self):
         """Launch the search (mmengine's ``IterBasedTrainLoop.run`` with a

@@ -8,8 +8,9 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmseg.registry import DATA_SAMPLERS
+from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
 
-PARTS = ('weight', 'arch')
+PARTS = (WEIGHT_STEP, ARCH_STEP)
 
 
 @DATA_SAMPLERS.register_module()
@@ -21,7 +22,7 @@ class MixedSplitSampler(Sampler):
     ``'weight'`` part and the rest the ``'arch'`` part.  Two samplers with
     the same seed and ratio, one per part, therefore always see disjoint
     images within a pass, and over many passes both see the whole set
-    (spec section 3.1).  The pass counter advances when a part is exhausted;
+    (Gao et al., CVPR 2020, Sec. 4).  The pass counter advances when a part is exhausted;
     with equal batch sizes and ``ratio=0.5`` the two parts stay in lockstep.
 
     Distributed: each rank takes every ``world_size``-th index of its part,

@@ -1,7 +1,9 @@
-from .staged import StagedBackboneMixin, block_end_layers
+from .staged import StagedBackboneMixin, block_end_layers, run_staged
 from .staged_resnet import StagedResNet
+from .task_columns import TaskColumns
 from .vgg_largefov import VGGLargeFOV
 
 __all__ = [
-    'StagedBackboneMixin', 'block_end_layers', 'StagedResNet', 'VGGLargeFOV'
+    'StagedBackboneMixin', 'block_end_layers', 'run_staged', 'StagedResNet',
+    'TaskColumns', 'VGGLargeFOV'
 ]

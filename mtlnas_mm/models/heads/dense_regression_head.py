@@ -5,12 +5,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmengine.structures import PixelData
 from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from .postprocess import batch_gt, prediction_size, restore_prediction
+from mtlnas_mm.structures import TASK_KINDS
+from .postprocess import batch_gt, prediction_size
 
 
 @MODELS.register_module()
@@ -29,9 +30,10 @@ class DenseRegressionHead(BaseModule):
     * ``task='depth'``: the prediction is made positive (``depth_act``);
       loss :class:`MaskedDepthLoss` (L1 or RMSE over pixels with gt > 0).
 
-    Ground truth is read from ``gt_normal_map`` / ``gt_depth_map`` of the
-    data samples; predictions are written to ``pred_normal_map`` /
-    ``pred_depth_map`` (:meth:`postprocess`).
+    Ground truth is read from the kind's field (``gt_normal_map`` /
+    ``gt_depth_map``, :data:`~mtlnas_mm.structures.TASK_KINDS`);
+    :meth:`predict` returns a tensor, which :class:`MultiTaskNetwork`
+    writes into the data samples.
 
     Args:
         decoder: mmseg decode head config.
@@ -47,13 +49,9 @@ class DenseRegressionHead(BaseModule):
     task_settings: Dict[str, dict] = {
         'normal': dict(
             out_channels=3,
-            gt_field='gt_normal_map',
-            pred_field='pred_normal_map',
             loss=dict(type='CosineNormalLoss', loss_weight=1.0)),
         'depth': dict(
             out_channels=1,
-            gt_field='gt_depth_map',
-            pred_field='pred_depth_map',
             loss=dict(type='MaskedDepthLoss', mode='l1', loss_weight=1.0)),
     }
     depth_acts = ('softplus', 'exp', 'relu')
@@ -74,9 +72,10 @@ class DenseRegressionHead(BaseModule):
                              f'{self.depth_acts}, got {depth_act!r}')
         settings = self.task_settings[task]
         self.task = task
+        #: the task kind (fields and invalid value: ``TASK_KINDS``)
+        self.task_kind: str = task
         self.out_channels: int = settings['out_channels']
-        self.gt_field: str = settings['gt_field']
-        self.pred_field: str = settings['pred_field']
+        self.gt_field: str = TASK_KINDS[task].gt_field
         self.depth_act = depth_act
 
         decoder = copy.deepcopy(dict(decoder))
@@ -98,11 +97,6 @@ class DenseRegressionHead(BaseModule):
         self.loss_module = MODELS.build(
             copy.deepcopy(settings['loss']) if loss is None else loss)
 
-    @property
-    def is_vector(self) -> bool:
-        """Whether the prediction is a unit-vector field."""
-        return self.task == 'normal'
-
     # ------------------------------------------------------------------
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Raw decoder output (before activation) at feature resolution."""
@@ -121,8 +115,8 @@ class DenseRegressionHead(BaseModule):
     def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
         if tuple(x.shape[2:]) == tuple(size):
             return x
-        return F.interpolate(
-            x, size=size, mode='bilinear', align_corners=self.align_corners)
+        return resize(x, size=size, mode='bilinear',
+                      align_corners=self.align_corners)
 
     # ------------------------------------------------------------------
     def _stack_batch_gt(self, batch_data_samples: list) -> Tensor:
@@ -152,19 +146,3 @@ class DenseRegressionHead(BaseModule):
         raw = self._resize(self.forward(inputs),
                            prediction_size(batch_img_metas))
         return self.activate(raw)
-
-    def postprocess(self,
-                    pred: Tensor,
-                    data_samples: list,
-                    field: Optional[str] = None) -> list:
-        """Crop padding, undo flips, resize to ``ori_shape``; write
-        ``field`` (default :attr:`pred_field`) as ``PixelData``."""
-        field = field or self.pred_field
-        for i, sample in enumerate(data_samples):
-            out = restore_prediction(
-                pred[i:i + 1],
-                sample.metainfo,
-                align_corners=self.align_corners,
-                is_vector=self.is_vector)
-            sample.set_data({field: PixelData(data=out)})
-        return data_samples

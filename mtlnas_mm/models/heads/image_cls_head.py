@@ -9,10 +9,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from mtlnas_mm.structures import TASK_KINDS
 from .postprocess import batch_gt
-
-#: prefix of the label field; the score field swaps it for ``pred_score``
-_LABEL_PREFIX = 'pred_label'
 
 
 @MODELS.register_module()
@@ -41,9 +39,9 @@ class ImageClassificationHead(BaseModule):
         init_cfg: default normal(std=0.01) for the fc layers.
     """
 
-    task = 'classification'
-    gt_field = 'gt_label'
-    pred_field = _LABEL_PREFIX
+    #: the task kind (fields: ``TASK_KINDS['label']``)
+    task_kind = 'label'
+    gt_field = TASK_KINDS['label'].gt_field
 
     def __init__(self,
                  in_channels: int,
@@ -118,20 +116,3 @@ class ImageClassificationHead(BaseModule):
                 test_cfg: Optional[dict] = None) -> Tensor:
         """Class probabilities ``(N, num_classes)``."""
         return self.forward(inputs).softmax(dim=1)
-
-    def postprocess(self,
-                    pred: Tensor,
-                    data_samples: list,
-                    field: Optional[str] = None) -> list:
-        """Write ``field`` (default ``pred_label``) and the matching score
-        field (``pred_label_x`` -> ``pred_score_x``) into the samples."""
-        field = field or self.pred_field
-        if not field.startswith(_LABEL_PREFIX):
-            raise ValueError(f'ImageClassificationHead: prediction field '
-                             f'must start with {_LABEL_PREFIX!r}, got '
-                             f'{field!r}')
-        score_field = 'pred_score' + field[len(_LABEL_PREFIX):]
-        for i, sample in enumerate(data_samples):
-            sample.set_field(pred[i].detach(), score_field)
-            sample.set_field(pred[i].detach().argmax().reshape(1), field)
-        return data_samples

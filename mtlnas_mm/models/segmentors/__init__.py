@@ -1,3 +1,3 @@
-from .multi_task_supernet import MultiTaskSupernet
+from .multi_task_network import MultiTaskNetwork
 
-__all__ = ['MultiTaskSupernet']
+__all__ = ['MultiTaskNetwork']

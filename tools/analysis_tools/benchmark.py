@@ -1,6 +1,6 @@
 """Speed and memory of the search against the single-task pair and NDDR-CNN.
 
-    python tools/benchmark.py [--backbone vgg16|vgg-tiny] [--size H W]
+    python tools/analysis_tools/benchmark.py [--backbone vgg16|vgg-tiny] [--size H W]
         [--batch N] [--repeats R] [--warmup W] [--threads T]
         [--device cpu|cuda] [--kept K] [--out FILE.json] [--markdown FILE.md]
 
@@ -62,7 +62,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
@@ -551,7 +552,7 @@ def main(argv=None) -> dict:
                       batch=args.batch, repeats=args.repeats,
                       warmup=args.warmup, kept=args.kept,
                       order='round-robin over cases, median per case',
-                      command=shlex.join(['python', 'tools/benchmark.py'] +
+                      command=shlex.join(['python', 'tools/analysis_tools/benchmark.py'] +
                                          (sys.argv[1:] if argv is None
                                           else list(argv)))),
         memory_method=(

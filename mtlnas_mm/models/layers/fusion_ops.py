@@ -106,7 +106,7 @@ def concat_conv1x1(inputs: Sequence[Tensor], weight: Tensor,
 class NDDRFusion(BaseModule):
     """``ReLU(BN(Conv1x1_nobias(cat[own, g_1*s_1, ..., g_k*s_k])))``.
 
-    MTL-NAS' single-sided NDDR fusion (spec section 2.1).  The conv weight is
+    MTL-NAS' single-sided NDDR fusion (Gao et al., CVPR 2020, Sec. 3.2).  The conv weight is
     initialised to ``[w_t*I, (w_s/k)*I, ..., (w_s/k)*I]`` (``init=(w_t,
     w_s)``; MTL-NAS uses (1, 0), NDDR-CNN and the supernet baseline (0.9,
     0.1)); ``init=None`` gives Kaiming-normal (fan_out, relu).  When only
@@ -165,10 +165,6 @@ class NDDRFusion(BaseModule):
         super().init_weights()
         self.reset_fusion_parameters()
 
-    def input_channels(self, slots: Optional[Sequence[int]] = None) -> int:
-        """Conv input width when the sources of ``slots`` are computed."""
-        n = self.num_sources if slots is None else len(slots)
-        return self.channels * (1 + n)
 
     def _weight(self, slots: Sequence[int],
                 gates: Sequence[Optional[Tensor]]) -> Tensor:
@@ -251,7 +247,7 @@ class NDDRFusion(BaseModule):
 @MODELS.register_module()
 class CrossStitchFusion(BaseModule):
     """``w_0*own + sum_j w_j * g_j * s_j`` with one learnable scalar per
-    input slot, no BN / ReLU (cross-stitch units, spec section 8).
+    input slot, no BN / ReLU (cross-stitch units, Misra et al., CVPR 2016).
 
     ``init=(w_t, w_s)`` sets ``w_0 = w_t`` and every ``w_j = w_s / k``
     (``None`` = (1, 0)).
@@ -281,9 +277,6 @@ class CrossStitchFusion(BaseModule):
         super().init_weights()
         self.reset_fusion_parameters()
 
-    def input_channels(self, slots: Optional[Sequence[int]] = None) -> int:
-        n = self.num_sources if slots is None else len(slots)
-        return self.channels * (1 + n)
 
     def forward(self,
                 own: Tensor,

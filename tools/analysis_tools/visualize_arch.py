@@ -1,6 +1,6 @@
 """Draw a searched architecture and the gate curves of a search.
 
-    python tools/visualize_arch.py ARCH.json [--history gate_history.jsonl]
+    python tools/analysis_tools/visualize_arch.py ARCH.json [--history gate_history.jsonl]
         [--out-dir DIR]
 
 Writes ``architecture.png``: one column per task, one node per searchable
@@ -13,7 +13,7 @@ import argparse
 import os
 import os.path as osp
 
-from mtlnas_mm.structures import Architecture
+from mtlnas_mm.structures import load_architecture
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      read_gate_history)
 
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument('--out-dir', default=None,
                         help='default: the folder of the architecture file')
     args = parser.parse_args()
-    arch = Architecture.load(args.arch)
+    arch = load_architecture(args.arch)
     out_dir = args.out_dir or osp.dirname(osp.abspath(args.arch))
     os.makedirs(out_dir, exist_ok=True)
     print(draw_architecture(arch, osp.join(out_dir, 'architecture.png')))

@@ -8,9 +8,9 @@ in the NDDR-CNN/MTL-NAS layout (PNG files + list files), the mtan/LibMTL
 
 Examples::
 
-    python tools/make_synthetic_nyuv2.py --out data/synth_nyuv2 \\
+    python tools/dataset_converters/make_synthetic_nyuv2.py --out data/synth_nyuv2 \\
         --num-train 200 --num-test 50 --seed 0 --workers 2
-    python tools/make_synthetic_nyuv2.py --out /tmp/s --num-train 0 \\
+    python tools/dataset_converters/make_synthetic_nyuv2.py --out /tmp/s --num-train 0 \\
         --num-test 0 --benchmark
 """
 import argparse
@@ -19,7 +19,7 @@ import sys
 
 import cv2
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 
 from mtlnas_mm.datasets.synthetic import (LAYOUTS, benchmark,  # noqa: E402
                                           generate_dataset, render_sample)

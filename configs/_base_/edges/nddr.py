@@ -1,7 +1,7 @@
 # NDDR-CNN: an NDDR layer after each backbone block, pairing the same layer
-# of the two tasks, always on; init (0.9, 0.1) (spec section 8).
-neck = dict(
-    type='FusionEdgeNeck',
+# of the two tasks, always on; init (0.9, 0.1).
+edges = dict(
+    type='FusionEdges',
     connectivity=dict(same_layer_only=True),
     fusion=dict(type='nddr', init=(0.9, 0.1)),
     fusion_layers='block_ends',

@@ -1,12 +1,13 @@
 """Export the architecture found by a search from its checkpoint.
 
-    python tools/derive_arch.py CONFIG CHECKPOINT [--out arch.json]
+    python tools/analysis_tools/derive_arch.py CONFIG CHECKPOINT [--out arch.json]
 
-An edge is kept iff its logit alpha > 0 (sigmoid gate > 0.5), independently
-per edge (spec section 5).  The file (JSON or YAML by extension) holds the
-candidate edges, the gate probabilities and the kept set; pass it to
-``tools/test.py --arch`` or ``model.neck.architecture`` to build the derived
-model, and to ``tools/visualize_arch.py`` to draw it.
+The NAS algorithm of CONFIG derives the architecture from the loaded
+parameters (its ``export()``; MTL-NAS keeps an edge iff its logit alpha > 0,
+independently per edge) and writes it in the project's export format (JSON
+or YAML by extension).  Pass the file to ``tools/test.py --arch`` (or
+``model.fix_subnet``) to build the derived model, and to
+``tools/analysis_tools/visualize_arch.py`` to draw it.
 """
 import argparse
 import os.path as osp
@@ -33,14 +34,15 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
-    if not model.arch_parameters():
-        raise ValueError(f'{args.config}: the model has no architecture '
-                         'parameters (not a search config)')
+    if not hasattr(model, 'export') or not model.arch_parameters():
+        raise ValueError(f'{args.config}: the model is not a NAS algorithm '
+                         'with architecture parameters (not a search '
+                         'config)')
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    arch = model.architecture()
+    arch = model.export()
     out = args.out or osp.splitext(args.checkpoint)[0] + '_arch.json'
     arch.dump(out)
-    print(f'{len(arch.kept)}/{len(arch.edges)} edges kept; written to {out}')
+    print(f'{arch!r} written to {out}')
 
 
 if __name__ == '__main__':

@@ -1,26 +1,56 @@
-"""Two optimizers for a bilevel search: network weights and architecture.
+"""Optimizer constructors: the bilevel pair of a search, and a strict
+single optimizer for plain training.
 
-MTL-NAS (like DARTS) updates two disjoint parameter sets with two optimizers:
-the network weights with SGD (poly schedule, lr multipliers for the fusion
-ops and classifiers) and the architecture logits (alphas) with Adam.  The
-split between them is *one fact*, owned by the model:
-``model.arch_parameters()`` returns the alphas, every other trainable
-parameter is a network weight.  Selecting by that accessor (instead of by
-child-module names, as MMRazor does) lets the alphas live next to the
-fusion ops they gate.
+MTL-NAS (like DARTS) updates two disjoint parameter sets with two
+optimizers: the network weights with SGD (poly schedule, lr multipliers for
+the fusion ops and classifiers) and the architecture logits with Adam.  The
+split between them is *one fact*, owned by the algorithm:
+``algorithm.arch_parameters()`` (its search spaces' parameters); every
+other trainable parameter is a network weight.
+
+mmengine applies ``paramwise_cfg.custom_keys`` by substring match and says
+nothing when a key matches no parameter, so a renamed module silently loses
+its lr multiplier.  Both constructors here raise instead.
 """
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 from mmengine.optim import (DefaultOptimWrapperConstructor, OptimWrapper,
                             OptimWrapperDict)
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
-from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-WEIGHTS = 'weights'
-ARCH = 'arch'
+from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mtlnas_mm.models.search_spaces import ARCH_STEP, STEPS, WEIGHT_STEP
+
+
+def check_custom_keys(paramwise_cfg: Optional[dict],
+                      names: Iterable[str], owner: str) -> None:
+    """Raise if a ``custom_keys`` entry matches none of ``names``."""
+    keys = (paramwise_cfg or {}).get('custom_keys', {}) or {}
+    names = list(names)
+    unmatched = [k for k in keys if not any(k in n for n in names)]
+    if unmatched:
+        raise KeyError(
+            f'{owner}: paramwise_cfg.custom_keys {unmatched} match no '
+            'parameter of the model (mmengine would ignore them silently); '
+            'parameter names look like '
+            f'{names[:3]}')
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class StrictOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """mmengine's default constructor, raising on a custom key that
+    matches no parameter."""
+
+    def __call__(self, model: nn.Module) -> OptimWrapper:
+        module = model.module if is_model_wrapper(model) else model
+        check_custom_keys(
+            self.paramwise_cfg,
+            (n for n, p in module.named_parameters() if p.requires_grad),
+            'optim_wrapper')
+        return super().__call__(model)
 
 
 class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
@@ -31,15 +61,19 @@ class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     model; the groups of parameters outside ``keep`` are then dropped.
     """
 
-    def build(self, model: nn.Module,
-              keep: List[nn.Parameter]) -> OptimWrapper:
+    def build(self, model: nn.Module, keep: List[nn.Parameter],
+              owner: str) -> OptimWrapper:
         keep_ids = {id(p) for p in keep}
+        check_custom_keys(
+            self.paramwise_cfg,
+            (n for n, p in model.named_parameters() if id(p) in keep_ids),
+            owner)
         groups: List[dict] = []
         self.add_params(groups, model)
         groups = [g for g in groups if id(g['params'][0]) in keep_ids]
         if not groups:
-            raise ValueError('the optimizer would own no parameter; check '
-                             'the model (no trainable parameters in this '
+            raise ValueError(f'{owner}: the optimizer would own no '
+                             'parameter (no trainable parameters in this '
                              'subset)')
         optimizer_cfg = self.optimizer_cfg.copy()
         optimizer_cfg['params'] = groups
@@ -52,17 +86,17 @@ class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class BilevelOptimWrapperConstructor:
-    """Build ``OptimWrapperDict(weights=..., arch=...)`` for a search.
+    """Build ``OptimWrapperDict(weight=..., arch=...)`` for a search.
 
     Config example (MTL-NAS recipe)::
 
         optim_wrapper = dict(
             constructor='BilevelOptimWrapperConstructor',
-            weights=dict(
+            weight=dict(
                 optimizer=dict(type='SGD', lr=1e-3, momentum=0.9,
                                weight_decay=2.5e-4),
                 paramwise_cfg=dict(custom_keys={
-                    'neck': dict(lr_mult=100.),
+                    'backbone.edges': dict(lr_mult=100.),
                     'conv_seg.weight': dict(lr_mult=10.),
                     'conv_seg.bias': dict(lr_mult=20.)})),
             arch=dict(optimizer=dict(type='Adam', lr=1e-3,
@@ -70,7 +104,7 @@ class BilevelOptimWrapperConstructor:
 
     Each sub-config is a normal mmengine optim-wrapper config (``type``,
     ``optimizer``, ``paramwise_cfg``, ``clip_grad``, ...).  Give schedules per
-    optimizer with ``param_scheduler = dict(weights=[...], arch=[])``: a list
+    optimizer with ``param_scheduler = dict(weight=[...], arch=[])``: a list
     would be applied to both optimizers.
     """
 
@@ -79,13 +113,13 @@ class BilevelOptimWrapperConstructor:
         if paramwise_cfg is not None:
             raise ValueError(
                 'BilevelOptimWrapperConstructor: put paramwise_cfg inside '
-                f'the "{WEIGHTS}" or "{ARCH}" sub-config, not at top level')
-        unknown = set(optim_wrapper_cfg) - {WEIGHTS, ARCH}
-        missing = {WEIGHTS, ARCH} - set(optim_wrapper_cfg)
+                f'the sub-configs {list(STEPS)}, not at top level')
+        unknown = set(optim_wrapper_cfg) - set(STEPS)
+        missing = set(STEPS) - set(optim_wrapper_cfg)
         if unknown or missing:
             raise KeyError(
                 'BilevelOptimWrapperConstructor expects exactly the keys '
-                f'"{WEIGHTS}" and "{ARCH}" in optim_wrapper; unknown: '
+                f'{list(STEPS)} in optim_wrapper; unknown: '
                 f'{sorted(unknown)}, missing: {sorted(missing)}')
         self.constructors = {}
         for key, cfg in optim_wrapper_cfg.items():
@@ -100,20 +134,23 @@ class BilevelOptimWrapperConstructor:
         if not hasattr(model, 'arch_parameters'):
             raise TypeError(
                 f'{type(model).__name__} has no arch_parameters(); the '
-                'bilevel optimizer needs a searchable model')
+                'bilevel optimizer needs a NAS algorithm model (e.g. '
+                "type='MTLNAS')")
         arch = [p for p in model.arch_parameters() if p.requires_grad]
         if not arch:
             raise ValueError(
                 f'{type(model).__name__}.arch_parameters() is empty: the '
-                'model has nothing to search (fixed architecture or no '
-                'neck); use a plain optim_wrapper for it')
+                'model has nothing to search (fixed architecture); use a '
+                'plain optim_wrapper for it')
         arch_ids = {id(p) for p in arch}
         weights = [
             p for p in model.parameters()
             if p.requires_grad and id(p) not in arch_ids
         ]
+        subsets = {WEIGHT_STEP: weights, ARCH_STEP: arch}
         return OptimWrapperDict(
             **{
-                WEIGHTS: self.constructors[WEIGHTS].build(model, weights),
-                ARCH: self.constructors[ARCH].build(model, arch),
+                key: self.constructors[key].build(
+                    model, subsets[key], f'optim_wrapper.{key}')
+                for key in STEPS
             })

@@ -1,0 +1,10 @@
+"""Search spaces: modules that own architecture parameters and implement
+:class:`BaseSearchSpace` (the one interface algorithms, hooks and tools
+use)."""
+from .base import ARCH_STEP, STEPS, WEIGHT_STEP, BaseSearchSpace
+from .fusion_edges import GATE_MODES, FusionEdges
+
+__all__ = [
+    'ARCH_STEP', 'STEPS', 'WEIGHT_STEP', 'BaseSearchSpace', 'GATE_MODES',
+    'FusionEdges'
+]

@@ -1,0 +1,55 @@
+"""Small helpers of the models: the non-finite loss check and the refusal
+of checkpoints written before the network / algorithm split."""
+from typing import Mapping, Union
+
+import torch
+from mmengine.logging import MessageHub
+
+
+def _current_iter() -> Union[int, str]:
+    try:
+        return MessageHub.get_current_instance().get_info('iter', '?')
+    except Exception:  # no message hub outside a runner
+        return '?'
+
+
+def check_finite(loss: torch.Tensor, losses: Mapping[str, torch.Tensor],
+                 phase: str = 'training') -> None:
+    """Raise ``FloatingPointError`` naming the iteration, phase and terms.
+
+    Called on every parsed loss before its backward, so a NaN / inf stops
+    the run before any optimizer applies it.
+    """
+    if bool(torch.isfinite(loss)):
+        return
+    bad = []
+    for name, value in losses.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if torch.is_tensor(v) and not bool(torch.isfinite(v).all()):
+                bad.append(f'{name}={v.detach().float().mean().item()}')
+                break
+    raise FloatingPointError(
+        f'non-finite loss at iteration {_current_iter()} in the {phase} '
+        f'step: {", ".join(bad) or f"total={loss.item()}"}. The run is '
+        'stopped before the optimizer applies it (the gates and weights '
+        'of the last checkpoint are intact); lower the learning rate or '
+        'check the data of this task.')
+
+
+#: parameter-name prefixes of checkpoints written before the redesign
+#: (one ``MultiTaskSupernet`` with ``backbones.<task>`` and ``neck``)
+LEGACY_PREFIXES = ('backbones.', 'neck.')
+
+
+def refuse_legacy_state_dict(state_dict: Mapping, prefix: str) -> None:
+    """Raise if ``state_dict`` is a pre-redesign ``MultiTaskSupernet``
+    checkpoint (its keys map onto nothing of the new modules)."""
+    legacy = [k for k in state_dict
+              if k.startswith(tuple(prefix + p for p in LEGACY_PREFIXES))]
+    if legacy:
+        raise RuntimeError(
+            f'this checkpoint predates the network / algorithm redesign '
+            f'(keys such as {legacy[0]!r}; mtlnas_mm < 0.2): its parameter '
+            'names no longer exist. Retrain, or re-run the search, with '
+            'this version.')
