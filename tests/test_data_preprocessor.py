@@ -6,6 +6,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mtlnas_mm.models.data_preprocessor import MultiTaskDataPreProcessor
+from mtlnas_mm.structures.task_fields import invalid_values
 
 
 def make_sample(h, w, with_depth=True, gt_hw=None):
@@ -89,3 +90,18 @@ def test_test_mode_pads_aligned_maps_and_keeps_original_resolution_gt():
     # without test_cfg nothing is padded
     out = MultiTaskDataPreProcessor()(batch([(20, 30)]), training=False)
     assert out['inputs'].shape == (1, 3, 20, 30)
+
+
+def test_pad_values_come_from_task_fields_and_stay_settable():
+    pre = MultiTaskDataPreProcessor()
+    assert pre.seg_pad_val == 255
+    assert pre.map_pad_vals == dict(invalid_values(), gt_edge_map=255)
+    assert pre.map_pad_vals == dict(gt_sem_seg=255, gt_edge_map=255,
+                                    gt_normal_map=0, gt_depth_map=0)
+    pre = MultiTaskDataPreProcessor(seg_pad_val=7, normal_pad_val=-1,
+                                    depth_pad_val=-2, size=(24, 32))
+    assert pre.seg_pad_val == 7
+    s = pre(batch([(20, 30)]), training=True)['data_samples'][0]
+    assert (s.gt_sem_seg.data[:, 20:] == 7).all()
+    assert (s.gt_normal_map.data[:, 20:] == -1).all()
+    assert (s.gt_depth_map.data[:, :, 30:] == -2).all()

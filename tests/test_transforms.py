@@ -10,13 +10,14 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import TRANSFORMS
 
 import mtlnas_mm.datasets  # noqa: F401  (registers the transforms)
+from mtlnas_mm.structures.task_fields import results_invalid_values
 from mtlnas_mm.datasets.transforms import (LoadDepthMap, LoadMultiTaskImage,
                                            LoadNormalMap, LoadSegMap,
                                            MultiTaskPad, NormalAwareRandomFlip,
                                            NormalAwareResize,
                                            PackMultiTaskInputs,
                                            decode_normal_png,
-                                           encode_normal_png)
+                                           encode_normal_png, valid_normals)
 
 FIELDS = ['gt_seg_map', 'gt_normal_map', 'gt_depth_map']
 
@@ -174,6 +175,22 @@ def test_pad_uses_each_maps_invalid_value():
     assert out['img'].shape[:2] == (24, 32)
 
 
+def test_pad_values_come_from_task_fields_and_stay_settable():
+    assert MultiTaskPad(size=8).pad_vals == results_invalid_values()
+    assert MultiTaskPad(size=8).pad_vals == dict(
+        gt_seg_map=255, gt_normal_map=0, gt_depth_map=0)
+    pad = MultiTaskPad(size=(22, 30), seg_pad_val=9, normal_pad_val=-2,
+                       depth_pad_val=-1, pad_vals=dict(gt_other=4))
+    res = make_results(h=20, w=30)
+    res['gt_other'] = np.zeros((20, 30), np.float32)
+    res['seg_fields'].append('gt_other')
+    out = pad(res)
+    assert (out['gt_seg_map'][20:] == 9).all()
+    assert (out['gt_normal_map'][20:] == -2).all()
+    assert (out['gt_depth_map'][20:] == -1).all()
+    assert (out['gt_other'][20:] == 4).all()
+
+
 # ------------------------------------------------------------------ pack
 def test_pack_multi_task_inputs():
     res = make_results(h=20, w=30)
@@ -204,6 +221,7 @@ def test_normal_png_encoding_round_trip():
     vec, valid = decode_normal_png(enc)
     np.testing.assert_array_equal(valid, [[True, True], [True, False]])
     assert not vec[1, 1].any()
+    np.testing.assert_array_equal(valid_normals(n), valid)
 
 
 def test_loaders_png_and_npy(tmp_path):

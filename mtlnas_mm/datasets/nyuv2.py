@@ -35,9 +35,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+from mtlnas_mm.structures.task_fields import IGNORE_INDEX, TASK_KINDS
+
+#: data-info key of the image-level class index
+_IMG_LABEL_KEY = TASK_KINDS['label'].results_key
 
 #: The 40 NYUv2 classes of Gupta et al.; seg40 PNG value ``i`` is
-#: ``NYU40_CLASSES[i]`` (255 = unlabeled).
+#: ``NYU40_CLASSES[i]`` (``IGNORE_INDEX``, 255 = unlabeled).
 NYU40_CLASSES: Tuple[str, ...] = (
     'wall', 'floor', 'cabinet', 'bed', 'chair', 'sofa', 'table', 'door',
     'window', 'bookshelf', 'picture', 'counter', 'blinds', 'desk', 'shelves',
@@ -100,34 +104,32 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
     """NYUv2 for segmentation + surface normals (+ depth).
 
     Args:
-        layout (str): ``'nddr'`` (PNG files indexed by list files) or
-            ``'npy'`` (per-split folders of ``.npy`` files).
-        seg_list, normal_list, depth_list (str, optional): nddr list files,
-            relative to ``data_root`` unless absolute. ``split`` fills the
-            ones left as None with the release names (``depth_list`` only
-            when ``with_depth``).
-        split (str, optional): ``'train'`` or ``'test'`` for nddr (selects
-            the default list files); the split folder for npy (e.g.
-            ``'train'``, ``'val'``), which sets the default ``data_prefix``
-            ``<split>/image``, ``<split>/label``, ``<split>/normal``,
-            ``<split>/depth``.
-        data_prefix (dict, optional): npy only: folders (relative to
-            ``data_root``) for the keys ``img_path``, ``seg_map_path``,
-            ``normal_path`` and ``depth_map_path``.
-        with_normal (bool): index normal maps. Defaults to True.
-        with_depth (bool): index depth maps. Defaults to False.
-        with_img_label (bool): read an image-level class per image (nddr
-            layout only). Defaults to False.
-        img_label_list (str, optional): its list file (lines ``'<image>
-            <class index>'``); ``split`` gives ``list/<training|testing>_
-            scene.txt``.
-        img_classes (Sequence[str], optional): names of the image-level
-            classes; required with ``with_img_label``, stored in
-            ``metainfo['img_classes']`` (read by ``TaskCheckHook``).
-        num_classes (int, optional): 40 or 13; picks the class names and
-            palette of ``metainfo``. Defaults to 40 for nddr, 13 for npy.
-        check_files (bool): verify that every indexed file exists.
-            Defaults to True.
+        layout: ``'nddr'`` (PNG files indexed by list files) or ``'npy'``
+            (per-split folders of ``.npy`` files).
+        seg_list, normal_list, depth_list: nddr list files, relative to
+            ``data_root`` unless absolute. ``split`` fills the ones left as
+            None with the release names (``depth_list`` only when
+            ``with_depth``).
+        split: ``'train'`` or ``'test'`` for nddr (selects the default list
+            files); the split folder for npy (e.g. ``'train'``, ``'val'``),
+            which sets the default ``data_prefix`` ``<split>/image``,
+            ``<split>/label``, ``<split>/normal``, ``<split>/depth``.
+        data_prefix: npy only: folders (relative to ``data_root``) for the
+            keys ``img_path``, ``seg_map_path``, ``normal_path`` and
+            ``depth_map_path``.
+        with_normal: index normal maps. Defaults to True.
+        with_depth: index depth maps. Defaults to False.
+        with_img_label: read an image-level class per image (nddr layout
+            only). Defaults to False.
+        img_label_list: its list file (lines ``'<image> <class index>'``);
+            ``split`` gives ``list/<training|testing>_scene.txt``.
+        img_classes: names of the image-level classes; required with
+            ``with_img_label``, stored in ``metainfo['img_classes']`` (read
+            by ``TaskCheckHook``).
+        num_classes: 40 or 13; picks the class names and palette of
+            ``metainfo``. Defaults to 40 for nddr, 13 for npy.
+        check_files: verify that every indexed file exists. Defaults to
+            True.
         **kwargs: forwarded to :class:`mmseg.datasets.BaseSegDataset`
             (``data_root``, ``pipeline``, ``indices``, ``test_mode``,
             ``metainfo``, ``reduce_zero_label``, ...).
@@ -258,7 +260,7 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
                              f'{self.num_classes} classes')
         new_classes = list(new_classes)
         return {
-            i: (new_classes.index(c) if c in new_classes else 255)
+            i: (new_classes.index(c) if c in new_classes else IGNORE_INDEX)
             for i, c in enumerate(old)
         }
 
@@ -338,7 +340,7 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
             if 'img_label' in others:
                 other_file, entries = others['img_label']
                 o_line, _, label = entries[i]
-                info['gt_label'] = self._parse_img_label(
+                info[_IMG_LABEL_KEY] = self._parse_img_label(
                     label, f'{other_file}:{o_line}')
             data_list.append(info)
         return data_list

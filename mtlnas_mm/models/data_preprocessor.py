@@ -9,6 +9,11 @@ from mmengine.structures import PixelData
 
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.registry import MODELS
+from mtlnas_mm.structures.task_fields import (IGNORE_INDEX, TASK_KINDS,
+                                              invalid_values)
+
+#: mmseg's edge map, padded like the label map (no task kind of its own)
+_EDGE_FIELD = 'gt_edge_map'
 
 
 @MODELS.register_module()
@@ -18,7 +23,9 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
     Normalisation, channel conversion and batch augments are mmseg's. The
     padding differs: mmseg pads ``gt_sem_seg``/``gt_edge_map``/
     ``gt_depth_map`` with ``seg_pad_val`` and leaves other maps unpadded;
-    here each map gets its own invalid value (``docs/design.md``):
+    here each map gets its own invalid value, by default that of
+    :data:`~mtlnas_mm.structures.task_fields.TASK_KINDS`
+    (``docs/design.md#data-sample-contract-mmsegstructuressegdatasample``):
 
     ======================  =====================
     ``gt_sem_seg``          ``seg_pad_val`` (255)
@@ -38,30 +45,35 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
     resolution, the mmseg convention) are left alone.
 
     Args:
-        normal_pad_val (float): padding of ``gt_normal_map``. Defaults to 0.
-        depth_pad_val (float): padding of ``gt_depth_map``. Defaults to 0.
-        pad_vals (dict, optional): padding values of further ``gt_*`` map
-            fields (a ``gt_*`` ``PixelData`` field with no value is an
-            error).
+        seg_pad_val: padding of ``gt_sem_seg`` and ``gt_edge_map``.
+            Defaults to ``IGNORE_INDEX`` (255).
+        normal_pad_val: padding of ``gt_normal_map``. Defaults to the
+            normal invalid value, 0.
+        depth_pad_val: padding of ``gt_depth_map``. Defaults to the depth
+            invalid value, 0.
+        pad_vals: padding values of further ``gt_*`` map fields (a
+            ``gt_*`` ``PixelData`` field with no value is an error).
         **kwargs: ``SegDataPreProcessor`` arguments (``mean``, ``std``,
-            ``size``, ``size_divisor``, ``pad_val``, ``seg_pad_val``,
-            ``bgr_to_rgb``, ``rgb_to_bgr``, ``batch_augments``,
-            ``test_cfg``).
+            ``size``, ``size_divisor``, ``pad_val``, ``bgr_to_rgb``,
+            ``rgb_to_bgr``, ``batch_augments``, ``test_cfg``).
     """
 
     def __init__(self,
-                 normal_pad_val: Number = 0,
-                 depth_pad_val: Number = 0,
+                 seg_pad_val: Number = IGNORE_INDEX,
+                 normal_pad_val: Number = TASK_KINDS['normal'].invalid,
+                 depth_pad_val: Number = TASK_KINDS['depth'].invalid,
                  pad_vals: Optional[Dict[str, Number]] = None,
                  **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(seg_pad_val=seg_pad_val, **kwargs)
         if self.size is not None and self.size_divisor is not None:
             raise ValueError('give only one of size and size_divisor')
-        self.map_pad_vals: Dict[str, Number] = dict(
-            gt_sem_seg=self.seg_pad_val,
-            gt_edge_map=self.seg_pad_val,
-            gt_normal_map=normal_pad_val,
-            gt_depth_map=depth_pad_val)
+        self.map_pad_vals: Dict[str, Number] = invalid_values()
+        self.map_pad_vals.update({
+            TASK_KINDS['seg'].gt_field: self.seg_pad_val,
+            _EDGE_FIELD: self.seg_pad_val,
+            TASK_KINDS['normal'].gt_field: normal_pad_val,
+            TASK_KINDS['depth'].gt_field: depth_pad_val
+        })
         self.map_pad_vals.update(pad_vals or {})
 
     @staticmethod

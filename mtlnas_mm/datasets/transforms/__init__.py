@@ -2,12 +2,16 @@
 from .formatting import PackMultiTaskInputs
 from .geometric import (MultiTaskPad, NormalAwareRandomFlip, NormalAwareResize,
                         flip_normal_map, resize_normal_map)
-from .loading import (LoadDepthMap, LoadMultiTaskImage, LoadNormalMap,
-                      LoadSegMap, decode_normal_png, encode_normal_png)
+from .loading import (DEPTH_PNG_SCALE, NORMAL_PNG_INVALID, NORMAL_PNG_MAX,
+                      NPY_SEG_INVALID, LoadDepthMap, LoadMultiTaskImage,
+                      LoadNormalMap, LoadSegMap, decode_normal_png,
+                      encode_normal_png, valid_normals)
 
 __all__ = [
     'LoadMultiTaskImage', 'LoadSegMap', 'LoadNormalMap', 'LoadDepthMap',
     'NormalAwareRandomFlip', 'NormalAwareResize', 'MultiTaskPad',
     'PackMultiTaskInputs', 'encode_normal_png', 'decode_normal_png',
-    'flip_normal_map', 'resize_normal_map'
+    'valid_normals', 'flip_normal_map', 'resize_normal_map',
+    'NORMAL_PNG_MAX', 'NORMAL_PNG_INVALID', 'DEPTH_PNG_SCALE',
+    'NPY_SEG_INVALID'
 ]

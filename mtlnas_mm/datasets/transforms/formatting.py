@@ -8,6 +8,11 @@ from mmengine.structures import PixelData
 
 from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
+from mtlnas_mm.structures.task_fields import TASK_KINDS
+
+_NORMAL = TASK_KINDS['normal']
+_DEPTH = TASK_KINDS['depth']
+_LABEL = TASK_KINDS['label']
 
 
 @TRANSFORMS.register_module()
@@ -15,7 +20,10 @@ class PackMultiTaskInputs(PackSegInputs):
     """mmseg ``PackSegInputs`` plus the normal and depth maps and the
     image-level label.
 
-    Adds to the ``SegDataSample`` (``docs/design.md``):
+    Adds to the ``SegDataSample``
+    (``docs/design.md#data-sample-contract-mmsegstructuressegdatasample``;
+    the keys and fields are those of
+    :data:`~mtlnas_mm.structures.task_fields.TASK_KINDS`):
 
     * ``gt_normal_map``: ``PixelData(data=FloatTensor 3xHxW)`` from the
       HxWx3 ``results['gt_normal_map']`` (channel 0 = x), invalid = 0;
@@ -28,8 +36,8 @@ class PackMultiTaskInputs(PackSegInputs):
     ``gt_sem_seg`` and the image are packed by mmseg.
 
     Args:
-        meta_keys (Sequence[str]): meta keys copied into the sample; the
-            mmseg defaults plus ``normal_path`` and ``depth_map_path``.
+        meta_keys: meta keys copied into the sample; the mmseg defaults
+            plus ``normal_path`` and ``depth_map_path``.
     """
 
     def __init__(self,
@@ -43,29 +51,32 @@ class PackMultiTaskInputs(PackSegInputs):
     def transform(self, results: dict) -> dict:
         packed = super().transform(results)
         sample = packed['data_samples']
-        if 'gt_normal_map' in results:
-            normal = results['gt_normal_map']
+        if _NORMAL.results_key in results:
+            normal = results[_NORMAL.results_key]
             if normal.ndim != 3 or normal.shape[2] != 3:
-                raise ValueError(f'gt_normal_map must be HxWx3, got '
+                raise ValueError(f'{_NORMAL.results_key} must be HxWx3, got '
                                  f'{normal.shape} '
                                  f'({results.get("img_path", "?")})')
             data = to_tensor(
                 np.ascontiguousarray(normal.transpose(2, 0, 1),
                                      dtype=np.float32))
-            sample.set_data(dict(gt_normal_map=PixelData(data=data)))
-        if 'gt_depth_map' in results:
-            depth = np.ascontiguousarray(results['gt_depth_map'],
+            sample.set_data({_NORMAL.gt_field: PixelData(data=data)})
+        if _DEPTH.results_key in results:
+            depth = np.ascontiguousarray(results[_DEPTH.results_key],
                                          dtype=np.float32)
             if depth.ndim == 3 and depth.shape[2] == 1:
                 depth = depth[..., 0]
-            sample.set_data(dict(gt_depth_map=PixelData(
-                data=torch.from_numpy(depth[None].copy()))))
-        if 'gt_label' in results:
-            label = results['gt_label']
+            sample.set_data({
+                _DEPTH.gt_field:
+                PixelData(data=torch.from_numpy(depth[None].copy()))
+            })
+        if _LABEL.results_key in results:
+            label = results[_LABEL.results_key]
             if isinstance(label, (bool, np.bool_)) or \
                     not isinstance(label, (int, np.integer)):
-                raise TypeError(f'gt_label must be an int class index, got '
-                                f'{label!r} ({results.get("img_path", "?")})')
+                raise TypeError(f'{_LABEL.results_key} must be an int class '
+                                f'index, got {label!r} '
+                                f'({results.get("img_path", "?")})')
             sample.set_field(
-                torch.tensor([int(label)], dtype=torch.long), 'gt_label')
+                torch.tensor([int(label)], dtype=torch.long), _LABEL.gt_field)
         return packed

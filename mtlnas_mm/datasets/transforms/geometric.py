@@ -4,7 +4,10 @@ mmseg's ``RandomFlip`` / ``Resize`` move every map listed in
 ``results['seg_fields']`` but treat a normal map like an image: a flip moves
 the vectors without mirroring them, and a resize would interpolate them
 without renormalising. These subclasses fix that and keep invalid pixels
-invalid (normal (0,0,0), depth 0, label 255). mmseg's ``RandomCrop`` needs
+invalid (the invalid values of
+:data:`mtlnas_mm.structures.task_fields.TASK_KINDS`: normal (0,0,0),
+depth 0, label 255). The flip axes are those of
+:data:`mtlnas_mm.structures.flips.FLIP_AXES`. mmseg's ``RandomCrop`` needs
 no change: it slices every ``seg_fields`` entry with the same box.
 """
 import math
@@ -16,9 +19,14 @@ from mmcv.transforms import BaseTransform
 
 from mmseg.datasets.transforms import RandomFlip, Resize
 from mmseg.registry import TRANSFORMS
+from mtlnas_mm.structures.flips import negate_flipped_components
+from mtlnas_mm.structures.task_fields import (IGNORE_INDEX, TASK_KINDS,
+                                              results_invalid_values)
 
-#: Component(s) of a normal that a flip negates (channel 0 = x, 1 = y).
-_FLIP_AXES = {'horizontal': (0, ), 'vertical': (1, ), 'diagonal': (0, 1)}
+from .loading import valid_normals
+
+#: pipeline keys of the normal maps, by default
+_NORMAL_KEYS = (TASK_KINDS['normal'].results_key, )
 
 
 def resize_normal_map(normal: np.ndarray, size_wh: Tuple[int, int],
@@ -33,30 +41,32 @@ def resize_normal_map(normal: np.ndarray, size_wh: Tuple[int, int],
     Where the bilinear support holds no valid pixel (cv2's nearest and
     bilinear sampling grids differ by up to half a source pixel when
     downscaling) the nearest source vector is used.
+
+    Args:
+        normal: HxWx3 vectors, invalid = 0.
+        size_wh: the output size (w, h).
+        eps: shortest interpolated vector that is renormalised.
+
+    Returns:
+        np.ndarray: the resized HxWx3 float32 map.
     """
     normal = np.ascontiguousarray(normal, dtype=np.float32)
     out = mmcv.imresize(normal, size_wh, interpolation='bilinear',
                         backend='cv2')
     nearest = mmcv.imresize(normal, size_wh, interpolation='nearest',
                             backend='cv2')
-    valid = np.any(nearest != 0, axis=-1)
+    valid = valid_normals(nearest)
     norm = np.linalg.norm(out, axis=-1)
     ok = valid & (norm > eps)
-    res = np.where(valid[..., None], nearest, np.float32(0))
+    res = np.where(valid[..., None], nearest,
+                   np.float32(TASK_KINDS['normal'].invalid))
     res[ok] = out[ok] / norm[ok, None]
     return res
 
 
-def flip_normal_map(normal: np.ndarray, direction: str) -> np.ndarray:
-    """Mirror the vectors of an already spatially flipped normal map:
-    ``x -> -x`` for a horizontal flip, ``y -> -y`` for a vertical one.
-    Zero (invalid) vectors stay +0."""
-    if direction not in _FLIP_AXES:
-        raise ValueError(f'unknown flip direction {direction!r}')
-    out = np.array(normal, dtype=np.float32, copy=True)
-    for axis in _FLIP_AXES[direction]:
-        out[..., axis] = 0.0 - out[..., axis]
-    return out
+#: Mirror the vectors of an already spatially flipped HxWx3 normal map
+#: (kept name of :func:`mtlnas_mm.structures.flips.negate_flipped_components`).
+flip_normal_map = negate_flipped_components
 
 
 @TRANSFORMS.register_module()
@@ -69,12 +79,12 @@ class NormalAwareRandomFlip(RandomFlip):
     ``RandomFlip`` (``prob``, ``direction``, ``swap_seg_labels``) plus:
 
     Args:
-        normal_keys (Sequence[str]): keys holding HxWx3 normal maps.
-            Defaults to ``('gt_normal_map',)``.
+        normal_keys: keys holding HxWx3 normal maps. Defaults to the
+            normal kind's pipeline key, ``('gt_normal_map',)``.
     """
 
     def __init__(self, *args,
-                 normal_keys: Sequence[str] = ('gt_normal_map', ),
+                 normal_keys: Sequence[str] = _NORMAL_KEYS,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.normal_keys = tuple(normal_keys)
@@ -85,7 +95,8 @@ class NormalAwareRandomFlip(RandomFlip):
         fields = results.get('seg_fields', [])
         for key in self.normal_keys:
             if key in fields and results.get(key) is not None:
-                results[key] = flip_normal_map(results[key], direction)
+                results[key] = negate_flipped_components(
+                    results[key], direction)
 
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] +
@@ -104,14 +115,14 @@ class NormalAwareResize(Resize):
     inside ``RandomResize(..., resize_type='NormalAwareResize')``.
 
     Args:
-        normal_keys (Sequence[str]): keys holding HxWx3 normal maps.
-            Defaults to ``('gt_normal_map',)``.
+        normal_keys: keys holding HxWx3 normal maps. Defaults to the
+            normal kind's pipeline key, ``('gt_normal_map',)``.
         **kwargs: mmseg ``Resize`` arguments (``scale``, ``scale_factor``,
             ``keep_ratio``, ``interpolation``, ...).
     """
 
     def __init__(self, *args,
-                 normal_keys: Sequence[str] = ('gt_normal_map', ),
+                 normal_keys: Sequence[str] = _NORMAL_KEYS,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.normal_keys = tuple(normal_keys)
@@ -143,33 +154,35 @@ class NormalAwareResize(Resize):
 class MultiTaskPad(BaseTransform):
     """Pad the image and every ``seg_fields`` map at the bottom/right.
 
-    Each map is padded with its own invalid value: labels with
+    Each map is padded with its own invalid value, by default that of
+    :data:`~mtlnas_mm.structures.task_fields.TASK_KINDS`: labels with
     ``seg_pad_val`` (255), normals with ``normal_pad_val`` (0 = invalid
     vector), depth with ``depth_pad_val`` (0 = invalid). Meant for training
-    pipelines, e.g. MTL-NAS's "pad to 321 if smaller, then random-crop
-    321": ``dict(type='MultiTaskPad', size=(321, 321))`` before
-    ``RandomCrop``.
+    pipelines, e.g. the "pad to 321 if smaller, then random-crop 321" of
+    MTL-NAS (Gao et al., CVPR 2020):
+    ``dict(type='MultiTaskPad', size=(321, 321))`` before ``RandomCrop``.
 
     Args:
-        size (tuple[int, int], optional): minimum output size ``(h, w)``
-            (like ``RandomCrop``'s ``crop_size``); larger images are kept.
-        size_divisor (int, optional): round the output size up to a
-            multiple of this.
-        pad_val (float): image padding value. Defaults to 0.
-        seg_pad_val (int): padding of ``gt_seg_map`` and of any other map
-            not listed below. Defaults to 255.
-        normal_pad_val (float): padding of ``gt_normal_map``. Defaults to 0.
-        depth_pad_val (float): padding of ``gt_depth_map``. Defaults to 0.
-        pad_vals (dict, optional): explicit padding values of other keys.
+        size: minimum output size ``(h, w)`` (like ``RandomCrop``'s
+            ``crop_size``); larger images are kept.
+        size_divisor: round the output size up to a multiple of this.
+        pad_val: image padding value. Defaults to 0.
+        seg_pad_val: padding of ``gt_seg_map`` and of any other map not
+            listed below. Defaults to ``IGNORE_INDEX`` (255).
+        normal_pad_val: padding of ``gt_normal_map``. Defaults to the
+            normal invalid value, 0.
+        depth_pad_val: padding of ``gt_depth_map``. Defaults to the depth
+            invalid value, 0.
+        pad_vals: explicit padding values of other keys.
     """
 
     def __init__(self,
                  size: Optional[Union[int, Tuple[int, int]]] = None,
                  size_divisor: Optional[int] = None,
                  pad_val: float = 0,
-                 seg_pad_val: int = 255,
-                 normal_pad_val: float = 0.,
-                 depth_pad_val: float = 0.,
+                 seg_pad_val: int = IGNORE_INDEX,
+                 normal_pad_val: float = TASK_KINDS['normal'].invalid,
+                 depth_pad_val: float = TASK_KINDS['depth'].invalid,
                  pad_vals: Optional[Dict[str, float]] = None) -> None:
         if size is None and size_divisor is None:
             raise ValueError('MultiTaskPad needs size or size_divisor')
@@ -179,9 +192,12 @@ class MultiTaskPad(BaseTransform):
         self.size_divisor = size_divisor
         self.pad_val = pad_val
         self.seg_pad_val = seg_pad_val
-        self.pad_vals = dict(gt_seg_map=seg_pad_val,
-                             gt_normal_map=normal_pad_val,
-                             gt_depth_map=depth_pad_val)
+        self.pad_vals = results_invalid_values()
+        self.pad_vals.update({
+            TASK_KINDS['seg'].results_key: seg_pad_val,
+            TASK_KINDS['normal'].results_key: normal_pad_val,
+            TASK_KINDS['depth'].results_key: depth_pad_val
+        })
         self.pad_vals.update(pad_vals or {})
 
     @staticmethod

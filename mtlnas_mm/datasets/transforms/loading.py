@@ -2,7 +2,9 @@
 
 Both on-disk layouts are read by file extension: PNG files (NDDR-CNN /
 MTL-NAS release) and ``.npy`` files (mtan / LibMTL preprocessing). Outputs
-follow ``docs/design.md``:
+follow ``docs/design.md#data-sample-contract-mmsegstructuressegdatasample``;
+their keys and invalid values are those of
+:data:`mtlnas_mm.structures.task_fields.TASK_KINDS`:
 
 * ``img``: HxWx3 uint8 **BGR** (like mmcv's ``LoadImageFromFile``);
 * ``gt_seg_map``: HxW uint8, 255 = ignore;
@@ -10,12 +12,17 @@ follow ``docs/design.md``:
   1 = y up, 2 = z towards the camera), (0, 0, 0) = invalid;
 * ``gt_depth_map``: HxW float32 metres, 0 = invalid.
 
+The on-disk encodings, which are facts of the file layouts rather than of
+the data samples, live here as module constants: :data:`NORMAL_PNG_MAX`,
+:data:`NORMAL_PNG_INVALID`, :data:`DEPTH_PNG_SCALE` and
+:data:`NPY_SEG_INVALID`.
+
 Every annotation key is appended to ``results['seg_fields']`` so mmseg's
 geometric transforms move it with the image. Files are validated when read:
 undecodable or truncated files, maps whose size differs from their image
 (``results['ori_shape']``), class ids outside ``[0, num_classes)`` other
-than 255, NaN/inf values and zero-length normals that are not marked
-invalid all raise an error that names the file.
+than the ignore index, NaN/inf values and zero-length normals that are not
+marked invalid all raise an error that names the file.
 """
 import io
 import os.path as osp
@@ -27,19 +34,54 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
+from mtlnas_mm.structures.task_fields import IGNORE_INDEX, TASK_KINDS
 
+_SEG_KEY = TASK_KINDS['seg'].results_key
+_NORMAL_KEY = TASK_KINDS['normal'].results_key
+_DEPTH_KEY = TASK_KINDS['depth'].results_key
+#: value of every component of an invalid normal in the pipeline
+_NORMAL_INVALID = TASK_KINDS['normal'].invalid
+
+#: Largest channel value of a normal PNG: ``v = round((n + 1) / 2 * 255)``.
+NORMAL_PNG_MAX = 255
 #: Value of every channel of an invalid pixel in a normal PNG.
 NORMAL_PNG_INVALID = 255
+#: Depth PNG value per metre: uint16 millimetres.
+DEPTH_PNG_SCALE = 1000.0
+#: Class id of an ignored pixel in an ``.npy`` label map (mtan layout).
+NPY_SEG_INVALID = -1
 
 
 # ---------------------------------------------------------------- helpers
+def valid_normals(normal: np.ndarray) -> np.ndarray:
+    """The HxW validity mask of HxWxC normals: a pixel is invalid iff all
+    its components hold the invalid value of ``TASK_KINDS['normal']``.
+
+    Args:
+        normal: HxWxC vectors.
+
+    Returns:
+        np.ndarray: HxW bool, True where the normal is valid.
+    """
+    return np.any(normal != _NORMAL_INVALID, axis=-1)
+
+
 def encode_normal_png(normal: np.ndarray) -> np.ndarray:
-    """Encode HxWx3 normals (x, y, z; zero vector = invalid) as the RGB
-    uint8 array of a normal PNG: ``round((n + 1) / 2 * 255)``, R = x,
-    invalid = (255, 255, 255)."""
+    """Encode HxWx3 normals as the RGB uint8 array of a normal PNG.
+
+    ``v = round((n + 1) / 2 * NORMAL_PNG_MAX)``, R = x; an invalid normal
+    (:func:`valid_normals`) becomes ``NORMAL_PNG_INVALID`` in every channel.
+
+    Args:
+        normal: HxWx3 vectors (x, y, z) in [-1, 1].
+
+    Returns:
+        np.ndarray: HxWx3 uint8 RGB.
+    """
     normal = np.asarray(normal, dtype=np.float32)
-    invalid = ~np.any(normal != 0, axis=-1)
-    enc = np.rint((np.clip(normal, -1, 1) + 1) * 127.5).astype(np.uint8)
+    invalid = ~valid_normals(normal)
+    enc = np.rint((np.clip(normal, -1, 1) + 1) *
+                  np.float32(NORMAL_PNG_MAX / 2)).astype(np.uint8)
     enc[invalid] = NORMAL_PNG_INVALID
     return enc
 
@@ -47,13 +89,17 @@ def encode_normal_png(normal: np.ndarray) -> np.ndarray:
 def decode_normal_png(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`encode_normal_png` without renormalisation.
 
+    Args:
+        rgb: HxWx3 uint8 RGB of a normal PNG.
+
     Returns:
-        tuple: float32 HxWx3 vectors in [-1, 1] (invalid = 0) and the HxW
-        bool validity mask.
+        tuple: float32 HxWx3 vectors in [-1, 1] (invalid pixels hold the
+        normal invalid value, 0) and the HxW bool validity mask.
     """
     valid = ~np.all(rgb == NORMAL_PNG_INVALID, axis=-1)
-    vec = rgb.astype(np.float32) * np.float32(2 / 255) - np.float32(1)
-    vec[~valid] = 0
+    vec = rgb.astype(np.float32) * np.float32(2 / NORMAL_PNG_MAX) - \
+        np.float32(1)
+    vec[~valid] = _NORMAL_INVALID
     return vec, valid
 
 
@@ -128,12 +174,12 @@ class LoadMultiTaskImage(BaseTransform):
     ``ori_shape``.
 
     Args:
-        to_float32 (bool): return a float32 image. Defaults to False.
-        color_type (str): mmcv decode flag for image files.
-        imdecode_backend (str): mmcv decode backend. Defaults to 'cv2'.
-        range_tol (float): tolerance on the [0, 1] range of ``.npy``
-            images. Defaults to 1e-3.
-        backend_args (dict, optional): mmengine file backend arguments.
+        to_float32: return a float32 image. Defaults to False.
+        color_type: mmcv decode flag for image files.
+        imdecode_backend: mmcv decode backend. Defaults to 'cv2'.
+        range_tol: tolerance on the [0, 1] range of ``.npy`` images.
+            Defaults to 1e-3.
+        backend_args: mmengine file backend arguments.
     """
 
     def __init__(self,
@@ -186,9 +232,10 @@ class LoadMultiTaskImage(BaseTransform):
 class LoadSegMap(BaseTransform):
     """Load and validate a semantic label map (PNG or ``.npy``).
 
-    PNG: single-channel ids, 255 = ignore. ``.npy`` (mtan layout): float
-    ids with -1 = ignore, mapped to 255. Ids are checked against
-    ``[0, num_classes)`` (255 allowed) *before* ``reduce_zero_label`` and
+    PNG: single-channel ids, ``ignore_index`` (255) = ignore. ``.npy``
+    (mtan layout): float ids with ``NPY_SEG_INVALID`` (-1) = ignore, mapped
+    to ``ignore_index``. Ids are checked against ``[0, num_classes)``
+    (``ignore_index`` allowed) *before* ``reduce_zero_label`` and
     ``label_map`` are applied, the same way mmseg's ``LoadAnnotations``
     applies them.
 
@@ -197,17 +244,17 @@ class LoadSegMap(BaseTransform):
     ``gt_seg_map`` (HxW uint8), ``seg_fields``.
 
     Args:
-        num_classes (int, optional): number of classes in the files;
-            defaults to ``results['num_classes']`` (set by
-            ``NYUv2MultiTaskDataset``). None there too skips the check.
-        ignore_index (int): the ignore value. Defaults to 255.
-        imdecode_backend (str): mmcv decode backend. Defaults to 'pillow'.
-        backend_args (dict, optional): mmengine file backend arguments.
+        num_classes: number of classes in the files; defaults to
+            ``results['num_classes']`` (set by ``NYUv2MultiTaskDataset``).
+            None there too skips the check.
+        ignore_index: the ignore value. Defaults to ``IGNORE_INDEX`` (255).
+        imdecode_backend: mmcv decode backend. Defaults to 'pillow'.
+        backend_args: mmengine file backend arguments.
     """
 
     def __init__(self,
                  num_classes: Optional[int] = None,
-                 ignore_index: int = 255,
+                 ignore_index: int = IGNORE_INDEX,
                  imdecode_backend: str = 'pillow',
                  backend_args: Optional[dict] = None) -> None:
         self.num_classes = num_classes
@@ -226,11 +273,13 @@ class LoadSegMap(BaseTransform):
         _check_finite(arr, path, 'label map')
         if not np.all(arr == np.round(arr)):
             raise ValueError(f'label map {path} has non-integer class ids')
-        if arr.min() < -1 or arr.max() > 255:
-            raise ValueError(f'label map {path} has ids outside [-1, 255]: '
+        top = np.iinfo(np.uint8).max
+        if arr.min() < NPY_SEG_INVALID or arr.max() > top:
+            raise ValueError(f'label map {path} has ids outside '
+                             f'[{NPY_SEG_INVALID}, {top}]: '
                              f'[{arr.min():g}, {arr.max():g}]')
         out = arr.astype(np.int64)
-        out[out == -1] = self.ignore_index
+        out[out == NPY_SEG_INVALID] = self.ignore_index
         return out.astype(np.uint8)
 
     def _from_png(self, path: str) -> np.ndarray:
@@ -242,8 +291,9 @@ class LoadSegMap(BaseTransform):
             raise ValueError(f'label map {path} must be a single-channel '
                              f'image, got shape {arr.shape}')
         if arr.dtype != np.uint8:
-            if arr.max() > 255:
-                raise ValueError(f'label map {path} has ids above 255 '
+            top = np.iinfo(np.uint8).max
+            if arr.max() > top:
+                raise ValueError(f'label map {path} has ids above {top} '
                                  f'({arr.max()})')
             arr = arr.astype(np.uint8)
         return arr
@@ -266,17 +316,17 @@ class LoadSegMap(BaseTransform):
                     f'[0, {top}) ({int(bad.sum())} pixels); only '
                     f'{self.ignore_index} may mark ignored pixels')
         if reduce_zero:
-            seg = seg.copy()
-            seg[seg == 0] = 255
-            seg = seg - 1
-            seg[seg == 254] = 255
+            # class 0 becomes ignored, every other id moves down by one
+            ignored = (seg == 0) | (seg == self.ignore_index)
+            seg = seg - np.uint8(1)
+            seg[ignored] = self.ignore_index
         label_map = results.get('label_map')
         if label_map is not None:
             src = seg.copy()
             for old_id, new_id in label_map.items():
                 seg[src == old_id] = new_id
-        results['gt_seg_map'] = seg
-        _add_field(results, 'gt_seg_map')
+        results[_SEG_KEY] = seg
+        _add_field(results, _SEG_KEY)
         return results
 
     def __repr__(self) -> str:
@@ -288,9 +338,10 @@ class LoadSegMap(BaseTransform):
 class LoadNormalMap(BaseTransform):
     """Load a surface-normal map as unit vectors (PNG or ``.npy``).
 
-    PNG (NDDR-CNN release): RGB, ``n = v / 255 * 2 - 1`` (R = x, G = y,
-    B = z); a pixel whose three channels are 255 is invalid. ``.npy`` (mtan
-    layout): HxWx3 floats in [-1, 1], the zero vector is invalid. Valid
+    PNG (NDDR-CNN release): RGB, ``n = v / NORMAL_PNG_MAX * 2 - 1`` (R = x,
+    G = y, B = z); a pixel whose three channels are ``NORMAL_PNG_INVALID``
+    is invalid (:func:`decode_normal_png`). ``.npy`` (mtan layout): HxWx3
+    floats in [-1, 1], the zero vector is invalid. Valid
     vectors are renormalised to unit length; a valid vector shorter than
     ``min_norm`` (not a normal, yet not marked invalid) or a NaN/inf value
     is an error.
@@ -299,10 +350,10 @@ class LoadNormalMap(BaseTransform):
     ``gt_normal_map`` (HxWx3 float32, invalid = 0), ``seg_fields``.
 
     Args:
-        min_norm (float): shortest accepted length of a valid vector before
+        min_norm: shortest accepted length of a valid vector before
             renormalisation. Defaults to 0.5.
-        imdecode_backend (str): mmcv decode backend. Defaults to 'cv2'.
-        backend_args (dict, optional): mmengine file backend arguments.
+        imdecode_backend: mmcv decode backend. Defaults to 'cv2'.
+        backend_args: mmengine file backend arguments.
     """
 
     def __init__(self,
@@ -330,7 +381,7 @@ class LoadNormalMap(BaseTransform):
                              f'{arr.shape}')
         arr = arr.astype(np.float32)
         _check_finite(arr, path, 'normal map')
-        return arr, np.any(arr != 0, axis=-1)
+        return arr, valid_normals(arr)
 
     def transform(self, results: dict) -> dict:
         path = results['normal_path']
@@ -345,10 +396,10 @@ class LoadNormalMap(BaseTransform):
                 f'normal map {path} has {int(short.sum())} valid pixels with '
                 f'a (near) zero-length normal (first at row {v}, column {u}: '
                 f'{vec[v, u].tolist()}); mark invalid pixels explicitly')
-        out = np.zeros_like(vec, dtype=np.float32)
+        out = np.full_like(vec, _NORMAL_INVALID, dtype=np.float32)
         out[valid] = vec[valid] / norm[valid, None]
-        results['gt_normal_map'] = out
-        _add_field(results, 'gt_normal_map')
+        results[_NORMAL_KEY] = out
+        _add_field(results, _NORMAL_KEY)
         return results
 
     def __repr__(self) -> str:
@@ -361,20 +412,22 @@ class LoadDepthMap(BaseTransform):
 
     Unlike mmseg's ``LoadDepthAnnotation`` it reads both layouts, checks
     the size against the image and rejects NaN/inf and negative depths.
-    0 marks invalid pixels.
+    0 (the invalid value of ``TASK_KINDS['depth']``) marks invalid pixels
+    in both layouts.
 
     Required keys: ``depth_map_path``; optional ``ori_shape``. Added keys:
     ``gt_depth_map`` (HxW float32 metres), ``seg_fields``.
 
     Args:
-        png_scale (float): PNG value per metre. Defaults to 1000 (mm).
-        npy_scale (float): ``.npy`` value per metre. Defaults to 1.
-        imdecode_backend (str): mmcv decode backend. Defaults to 'cv2'.
-        backend_args (dict, optional): mmengine file backend arguments.
+        png_scale: PNG value per metre. Defaults to ``DEPTH_PNG_SCALE``
+            (1000, millimetres).
+        npy_scale: ``.npy`` value per metre. Defaults to 1.
+        imdecode_backend: mmcv decode backend. Defaults to 'cv2'.
+        backend_args: mmengine file backend arguments.
     """
 
     def __init__(self,
-                 png_scale: float = 1000.0,
+                 png_scale: float = DEPTH_PNG_SCALE,
                  npy_scale: float = 1.0,
                  imdecode_backend: str = 'cv2',
                  backend_args: Optional[dict] = None) -> None:
@@ -405,8 +458,8 @@ class LoadDepthMap(BaseTransform):
         if depth.min() < 0:
             raise ValueError(f'depth map {path} has negative depths')
         _check_size(results, depth, path, 'depth map')
-        results['gt_depth_map'] = depth
-        _add_field(results, 'gt_depth_map')
+        results[_DEPTH_KEY] = depth
+        _add_field(results, _DEPTH_KEY)
         return results
 
     def __repr__(self) -> str:
