@@ -156,6 +156,12 @@ class BaseNASAlgorithm(BaseModel):
                 mode: str = 'tensor'):
         return self.network(inputs, data_samples, mode=mode)
 
+    def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
+        return self.network.loss(inputs, data_samples)
+
+    def predict(self, inputs: Tensor, data_samples=None):
+        return self.network.predict(inputs, data_samples)
+
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------

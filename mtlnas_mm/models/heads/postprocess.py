@@ -11,6 +11,9 @@ from typing import Any, List, Optional
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmseg.models.utils import resize
+from mtlnas_mm.structures.flips import flip_map, flip_vector_field
+
 
 def batch_gt(batch_data_samples: list, field: str, owner: str) -> List[Any]:
     """The ``field`` of every data sample of a batch; a sample without it
@@ -21,14 +24,6 @@ def batch_gt(batch_data_samples: list, field: str, owner: str) -> List[Any]:
             raise KeyError(f'{owner}: data sample {i} has no "{field}"')
         out.append(sample.get(field))
     return out
-
-
-#: flip direction -> (flipped spatial dims, vector components to negate)
-_FLIPS = {
-    'horizontal': ((3, ), (0, )),
-    'vertical': ((2, ), (1, )),
-    'diagonal': ((2, 3), (0, 1)),
-}
 
 
 def restore_prediction(pred: Tensor,
@@ -57,21 +52,12 @@ def restore_prediction(pred: Tensor,
     pred = pred[:, :, top:h - bottom, left:w - right]
     if img_meta.get('flip', False):
         direction = img_meta.get('flip_direction', None)
-        if direction not in _FLIPS:
-            raise ValueError(f'img_meta["flip_direction"]: unsupported '
-                             f'{direction!r}; expected one of '
-                             f'{sorted(_FLIPS)}')
-        dims, components = _FLIPS[direction]
-        pred = pred.flip(dims=dims)
-        if is_vector:
-            pred = pred.clone()
-            for c in components:
-                pred[:, c] = -pred[:, c]
+        flip = flip_vector_field if is_vector else flip_map
+        pred = flip(pred, direction)
     ori_shape = tuple(img_meta.get('ori_shape', pred.shape[2:]))[:2]
     if tuple(pred.shape[2:]) != ori_shape:
-        pred = F.interpolate(
-            pred, size=ori_shape, mode='bilinear',
-            align_corners=align_corners)
+        pred = resize(pred, size=ori_shape, mode='bilinear',
+                      align_corners=align_corners, warning=False)
     if is_vector:
         pred = F.normalize(pred, dim=1)
     return pred.squeeze(0)

@@ -1,4 +1,5 @@
-"""MultiTaskSupernet: 3-task model, baselines, searched -> fixed."""
+"""MultiTaskNetwork and MTLNAS: 3-task model, baselines, searched -> fixed,
+the one prediction writer."""
 import copy
 
 import pytest
@@ -27,14 +28,27 @@ def reg_head(task):
 
 TASKS3 = dict(seg=dict(head=seg_head()), normal=dict(head=reg_head('normal')),
               depth=dict(head=reg_head('depth')))
-SEARCH_NECK = dict(type='FusionEdgeNeck',
-                   fusion=dict(type='nddr', init=(0.9, 0.1)))
+SEARCH_EDGES = dict(type='FusionEdges',
+                    fusion=dict(type='nddr', init=(0.9, 0.1)))
+
+
+def columns(edges=None, backbone=BACKBONE, **kw):
+    return dict(type='TaskColumns', backbone=backbone, edges=edges, **kw)
 
 
 def build(tasks=TASKS3, seed=0, **kw):
+    """A MultiTaskNetwork (default: independent columns)."""
     torch.manual_seed(seed)
-    kw.setdefault('backbone', BACKBONE)
-    return MODELS.build(dict(type='MultiTaskSupernet', tasks=tasks, **kw))
+    kw.setdefault('backbone', columns())
+    return MODELS.build(dict(type='MultiTaskNetwork', tasks=tasks, **kw))
+
+
+def build_search(tasks=TASKS3, seed=0, edges=SEARCH_EDGES, **kw):
+    """MTLNAS over a network whose columns carry ``edges``."""
+    torch.manual_seed(seed)
+    network = dict(type='MultiTaskNetwork', tasks=tasks,
+                   backbone=columns(edges))
+    return MODELS.build(dict(type='MTLNAS', network=network, **kw))
 
 
 def batch(n=2, h=32, w=32, seed=0):
@@ -54,20 +68,23 @@ def batch(n=2, h=32, w=32, seed=0):
     return inputs, samples
 
 
-def test_three_task_supernet_loss_predict():
-    model = build(neck=SEARCH_NECK)
-    assert len(model.neck.edges) == 144
+def test_three_task_search_loss_predict():
+    model = build_search()
+    assert len(model.search_space.edges) == 144
     assert len(model.arch_parameters()) == 3
     inputs, samples = batch()
     losses = model(inputs, samples, mode='loss')
     assert set(losses) == {'seg.loss_ce', 'seg.acc_seg', 'normal.loss_normal',
                            'depth.loss_depth'}
+    model.set_regularizer_weight(10.0)
+    losses.update(model.arch_losses())
+    assert set(model.arch_losses()) == {'entropy', 'loss_entropy'}
     total = sum(v for k, v in losses.items() if 'loss' in k)
-    total = total + model.entropy_weight * model.entropy()
     total.backward()
     for a in model.arch_parameters():
         assert a.grad is not None and a.grad.abs().sum() > 0
-    assert model.neck.fusions['depth']['4'].conv.weight.grad.abs().sum() > 0
+    fusion = model.search_space.fusions['depth']['4']
+    assert fusion.conv.weight.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
         out = model(inputs, copy.deepcopy(samples), mode='predict')
@@ -85,26 +102,34 @@ def test_three_task_supernet_loss_predict():
     assert plain[1].pred_depth_map.data.shape == (1, 32, 32)
 
 
-def test_arch_interface():
-    model = build(neck=SEARCH_NECK)
-    assert model.entropy().item() == pytest.approx(0.6931, abs=1e-4)
-    assert model.gate_probs().shape == (144, )
-    model.set_gate_mode('relaxed')
+def test_algorithm_interface():
+    model = build_search()
+    assert model.regularizer().item() == pytest.approx(0.6931, abs=1e-4)
+    assert model.arch_losses().keys() == {'entropy'}  # weight 0: log only
+    assert model.search_space.gate_probs().shape == (144, )
+    model.set_step('weight')
     model.set_temperature(0.3)
-    assert model.neck.gate_mode == 'relaxed'
-    assert model.neck.temperature == 0.3
-    assert len(model.architecture().kept) == 0  # alpha = 0 is not > 0
+    assert model.search_space.gate_mode == 'relaxed'
+    assert model.search_space.temperature == 0.3
+    model.set_step('arch')
+    assert model.search_space.gate_mode == 'sigmoid'
+    assert len(model.export().kept) == 0  # alpha = 0 is not > 0
+    with pytest.raises(ValueError, match='>= 0'):
+        model.set_regularizer_weight(-1.0)
+    # the plain network has no search API at all
     single = build()
-    assert single.arch_parameters() == [] and single.architecture() is None
-    single.set_gate_mode('sigmoid')  # no-op
-    assert single.entropy().item() == 0.0
-    assert single.gate_probs().numel() == 0
+    for name in ('arch_parameters', 'set_step', 'export', 'regularizer'):
+        assert not hasattr(single, name)
+    # an algorithm needs something to search
+    with pytest.raises(ValueError, match='no search space'):
+        MODELS.build(dict(type='MTLNAS', network=dict(
+            type='MultiTaskNetwork', tasks=TASKS3, backbone=columns())))
 
 
 def test_searched_checkpoint_loads_into_fixed_model(tmp_path):
     tasks = dict(seg=dict(head=seg_head()),
                  normal=dict(head=reg_head('normal')))
-    search = build(tasks, neck=SEARCH_NECK)
+    search = build_search(tasks)
     g = torch.Generator().manual_seed(4)
     with torch.no_grad():
         for a in search.arch_parameters():
@@ -114,34 +139,40 @@ def test_searched_checkpoint_loads_into_fixed_model(tmp_path):
     for _ in range(2):  # move BN statistics away from the defaults
         search(inputs, samples, mode='loss')
     path = str(tmp_path / 'arch.json')
-    search.architecture().dump(path)
-    fixed_neck = dict(SEARCH_NECK, architecture=path)
-    fixed = build(tasks, seed=1, neck=fixed_neck)
+    search.export().dump(path)
+    # the algorithm with fix_subnet, and the plain network with a fixed
+    # space: both load the search checkpoint unchanged (strict)
+    fixed = build_search(tasks, seed=1, fix_subnet=path)
     assert fixed.arch_parameters() == []
-    fixed.load_state_dict(search.state_dict())  # strict, unchanged
+    fixed.load_state_dict(search.state_dict())
+    plain = build(tasks, seed=2, backbone=columns(
+        dict(SEARCH_EDGES, architecture=path)))
+    plain.load_state_dict(search.network.state_dict())
     search.eval()
     fixed.eval()
+    plain.eval()
     with torch.no_grad():
         a = search(inputs, mode='tensor')
         b = fixed(inputs, mode='tensor')
+        c = plain(inputs, mode='tensor')
     for t in tasks:
-        assert torch.equal(a[t], b[t])
+        assert torch.equal(a[t], b[t]) and torch.equal(a[t], c[t])
 
 
 BASELINES = {
     'single': dict(),
-    'multiple': dict(share_backbone=True),
-    'cross_stitch': dict(neck=dict(
-        type='FusionEdgeNeck', gate_mode='ones', fusion_layers='block_ends',
+    'multiple': dict(backbone=BACKBONE),
+    'cross_stitch': dict(backbone=columns(dict(
+        type='FusionEdges', gate_mode='ones', fusion_layers='block_ends',
         connectivity=dict(same_layer_only=True),
-        fusion=dict(type='cross_stitch', init=(0.9, 0.1)))),
-    'nddr': dict(neck=dict(
-        type='FusionEdgeNeck', gate_mode='ones', fusion_layers='block_ends',
+        fusion=dict(type='cross_stitch', init=(0.9, 0.1))))),
+    'nddr': dict(backbone=columns(dict(
+        type='FusionEdges', gate_mode='ones', fusion_layers='block_ends',
         connectivity=dict(same_layer_only=True),
-        fusion=dict(type='nddr', init=(0.9, 0.1)))),
-    'supernet': dict(neck=dict(
-        type='FusionEdgeNeck', gate_mode='ones',
-        fusion=dict(type='nddr', init=(0.9, 0.1)))),
+        fusion=dict(type='nddr', init=(0.9, 0.1))))),
+    'supernet': dict(backbone=columns(dict(
+        type='FusionEdges', gate_mode='ones',
+        fusion=dict(type='nddr', init=(0.9, 0.1))))),
 }
 
 
@@ -150,7 +181,6 @@ def test_baselines_loss_step(name):
     tasks = dict(seg=dict(head=seg_head()),
                  normal=dict(head=reg_head('normal')))
     model = build(tasks, **BASELINES[name])
-    assert model.arch_parameters() == []
     inputs, samples = batch(h=24, w=24)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     losses = model(inputs, samples, mode='loss')
@@ -167,10 +197,13 @@ def test_staged_resnet_supernet():
                      type='DenseRegressionHead', task='normal',
                      decoder=dict(type='FCNHead', in_channels=32, channels=8,
                                   num_convs=1))))
-    model = build(tasks, backbone=dict(type='StagedResNet', depth=18,
-                                       stem_channels=8, base_channels=4),
-                  neck=dict(type='FusionEdgeNeck'))
-    assert len(model.neck.edges) == 2 * (1 + 2) * 4
+    resnet = dict(type='StagedResNet', depth=18, stem_channels=8,
+                  base_channels=4)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='MTLNAS', network=dict(
+        type='MultiTaskNetwork', tasks=tasks,
+        backbone=columns(dict(type='FusionEdges'), backbone=resnet))))
+    assert len(model.search_space.edges) == 2 * (1 + 2) * 4
     inputs, samples = batch(h=32, w=32)
     losses = model(inputs, samples, mode='loss')
     assert set(losses) >= {'seg.loss_ce', 'normal.loss_normal'}
@@ -179,17 +212,17 @@ def test_staged_resnet_supernet():
 def test_config_errors():
     with pytest.raises(KeyError, match='tasks.seg.*bakcbone'):
         build(dict(seg=dict(head=seg_head(), bakcbone={})))
+    with pytest.raises(ValueError, match='backbone.tasks'):
+        build(backbone=columns(tasks=['seg']))
     with pytest.raises(ValueError, match='decoder.num_classes'):
         bad = reg_head('normal')
         bad['decoder']['num_classes'] = 4
         build(dict(normal=dict(head=bad)))
     with pytest.raises(ValueError, match='same layers'):
         build(dict(seg=dict(head=seg_head()),
-                   normal=dict(head=reg_head('normal'),
-                               backbone=dict(depth=13))),
-              neck=SEARCH_NECK)
-    with pytest.raises(ValueError, match='share_backbone'):
-        build(share_backbone=True, neck=SEARCH_NECK)
+                   normal=dict(head=reg_head('normal'))),
+              backbone=columns(SEARCH_EDGES,
+                               overrides=dict(normal=dict(depth=13))))
     with pytest.raises(ValueError, match='test_cfg.mode'):
         build(test_cfg=dict(mode='slide'))
 
@@ -203,3 +236,35 @@ def test_two_seg_tasks_field_names():
     with torch.no_grad():
         out = model.predict(inputs, samples)
     assert out[0].get('seg_logits_b').data.shape == (3, 32, 32)
+
+
+def test_one_prediction_writer_for_every_kind():
+    """Flip + padding undone for every dense kind (normals: x negated),
+    image-level scores written by the same method."""
+    tasks = dict(seg=dict(head=seg_head()), normal=dict(head=reg_head(
+        'normal')), depth=dict(head=reg_head('depth')),
+        scene=dict(head=dict(type='ImageClassificationHead', in_channels=32,
+                             num_classes=3)))
+    model = build(tasks).eval()
+    assert model.task_kinds == dict(seg='seg', normal='normal',
+                                    depth='depth', scene='label')
+    h, w = 8, 12
+    preds = dict(
+        seg=torch.randn(1, 5, h + 2, w),
+        normal=F.normalize(torch.randn(1, 3, h + 2, w), dim=1),
+        depth=torch.rand(1, 1, h + 2, w) + 0.1,
+        scene=torch.tensor([[0.2, 0.5, 0.3]]))
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h + 2, w),
+                padding_size=[0, 0, 0, 2], flip=True,
+                flip_direction='horizontal')
+    (s, ) = model.postprocess_result(preds, [SegDataSample(metainfo=meta)])
+    seg = preds['seg'][0, :, :h].flip(-1)
+    assert torch.equal(s.seg_logits.data, seg)
+    assert torch.equal(s.pred_sem_seg.data, seg.argmax(0, keepdim=True))
+    normal = preds['normal'][0, :, :h].flip(-1)
+    assert torch.allclose(s.pred_normal_map.data[0], -normal[0])
+    assert torch.allclose(s.pred_normal_map.data[1:], normal[1:])
+    assert torch.equal(s.pred_depth_map.data,
+                       preds['depth'][0, :, :h].flip(-1))
+    assert torch.equal(s.pred_score, preds['scene'][0])
+    assert s.pred_label.tolist() == [1]
