@@ -1,8 +1,10 @@
 from .arch_plot import draw_architecture, draw_gate_curves, read_gate_history
-from .predictions import (colorize_labels, draw_predictions, image_caption,
-                          normals_to_rgb)
+from .multi_task_visualizer import (MultiTaskVisualizer, draw_predictions,
+                                    image_caption, normals_to_rgb,
+                                    sample_tasks)
 
 __all__ = [
     'draw_architecture', 'draw_gate_curves', 'read_gate_history',
-    'draw_predictions', 'colorize_labels', 'image_caption', 'normals_to_rgb'
+    'MultiTaskVisualizer', 'draw_predictions', 'image_caption',
+    'normals_to_rgb', 'sample_tasks'
 ]
