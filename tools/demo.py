@@ -91,8 +91,7 @@ def predictions_picture(runner: Runner, out: str, title: str,
     with torch.no_grad():
         samples = model.test_step(batch)
     meta = runner.test_dataloader.dataset.metainfo
-    return draw_predictions(samples, meta['palette'], out, title,
-                            meta.get('img_classes'))
+    return draw_predictions(samples, out=out, title=title, dataset_meta=meta)
 
 
 def table(rows: Dict[str, Dict[str, float]]) -> PrettyTable:

@@ -1,10 +1,12 @@
-from .arch_plot import draw_architecture, draw_gate_curves, read_gate_history
+from .arch_plot import (ARCH_DRAWERS, draw_architecture, draw_gate_curves,
+                        read_gate_history, register_arch_drawer)
 from .multi_task_visualizer import (MultiTaskVisualizer, draw_predictions,
                                     image_caption, normals_to_rgb,
                                     sample_tasks)
 
 __all__ = [
-    'draw_architecture', 'draw_gate_curves', 'read_gate_history',
+    'ARCH_DRAWERS', 'draw_architecture', 'draw_gate_curves',
+    'read_gate_history', 'register_arch_drawer',
     'MultiTaskVisualizer', 'draw_predictions', 'image_caption',
     'normals_to_rgb', 'sample_tasks'
 ]
