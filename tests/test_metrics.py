@@ -15,6 +15,7 @@ from mmseg.structures import SegDataSample
 import mtlnas_mm.evaluation  # noqa: F401  (registers the metrics)
 from mtlnas_mm.evaluation.metrics import (MultiTaskMetric, PooledDepthMetric,
                                           SurfaceNormalMetric)
+from mtlnas_mm.structures.task_fields import TASK_KINDS
 
 # configs run with default_scope='mmseg'; Evaluator builds metrics there
 init_default_scope('mmseg')
@@ -125,6 +126,29 @@ def test_iou_metric_on_hand_confusion_matrix():
     assert res['aAcc'] == pytest.approx(62.5)
     assert res['mAcc'] == pytest.approx(round((2 / 3 + 1 / 2 + 2 / 3) / 3 *
                                               100, 2))
+
+
+def test_dense_metrics_read_fields_from_task_kinds():
+    for metric, kind in ((SurfaceNormalMetric(), 'normal'),
+                         (PooledDepthMetric(), 'depth')):
+        assert metric.gt_key == TASK_KINDS[kind].gt_field
+        assert metric.pred_key == TASK_KINDS[kind].pred_fields[0]
+        assert metric.invalid == TASK_KINDS[kind].invalid
+    metric = PooledDepthMetric(pred_key='p', gt_key='g', align_corners=True,
+                               prefix='x')
+    assert (metric.pred_key, metric.gt_key, metric.align_corners,
+            metric.prefix) == ('p', 'g', True, 'x')
+    # only invalid pixels: an error naming the metric and the kind
+    for metric, key in ((SurfaceNormalMetric(), 'normal_map'),
+                        (PooledDepthMetric(), 'depth_map')):
+        c = 3 if key == 'normal_map' else 1
+        metric.process({}, [sample_dict(**{
+            f'pred_{key}': torch.ones(c, 2, 2),
+            f'gt_{key}': torch.zeros(c, 2, 2)
+        })])
+        with pytest.raises(ValueError, match=f'{type(metric).__name__}: no '
+                           f'valid ground-truth {metric.kind}'):
+            metric.evaluate(1)
 
 
 def test_delta_m_hand_case():
