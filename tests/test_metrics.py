@@ -2,19 +2,27 @@
 import json
 import math
 
+import glob
+import os.path as osp
+
 import numpy as np
 import pytest
 import torch
-from mmengine.evaluator import Evaluator
+from mmengine.config import Config
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 from mmengine.structures import PixelData
 
 from mmseg.evaluation import IoUMetric
+from mmseg.registry import EVALUATOR, METRICS
 from mmseg.structures import SegDataSample
 
 import mtlnas_mm.evaluation  # noqa: F401  (registers the metrics)
-from mtlnas_mm.evaluation.metrics import (MultiTaskMetric, PooledDepthMetric,
-                                          SurfaceNormalMetric)
+from mtlnas_mm.evaluation import (MultiTaskEvaluator, PooledDepthMetric,
+                                  SurfaceNormalMetric, delta_m)
+from mtlnas_mm.structures.task_fields import TASK_KINDS
+from runner_utils import ROOT
 
 # configs run with default_scope='mmseg'; Evaluator builds metrics there
 init_default_scope('mmseg')
@@ -127,10 +135,33 @@ def test_iou_metric_on_hand_confusion_matrix():
                                               100, 2))
 
 
+def test_dense_metrics_read_fields_from_task_kinds():
+    for metric, kind in ((SurfaceNormalMetric(), 'normal'),
+                         (PooledDepthMetric(), 'depth')):
+        assert metric.gt_key == TASK_KINDS[kind].gt_field
+        assert metric.pred_key == TASK_KINDS[kind].pred_fields[0]
+        assert metric.invalid == TASK_KINDS[kind].invalid
+    metric = PooledDepthMetric(pred_key='p', gt_key='g', align_corners=True,
+                               prefix='x')
+    assert (metric.pred_key, metric.gt_key, metric.align_corners,
+            metric.prefix) == ('p', 'g', True, 'x')
+    # only invalid pixels: an error naming the metric and the kind
+    for metric, key in ((SurfaceNormalMetric(), 'normal_map'),
+                        (PooledDepthMetric(), 'depth_map')):
+        c = 3 if key == 'normal_map' else 1
+        metric.process({}, [sample_dict(**{
+            f'pred_{key}': torch.ones(c, 2, 2),
+            f'gt_{key}': torch.zeros(c, 2, 2)
+        })])
+        with pytest.raises(ValueError, match=f'{type(metric).__name__}: no '
+                           f'valid ground-truth {metric.kind}'):
+            metric.evaluate(1)
+
+
 def test_delta_m_hand_case():
-    m = MultiTaskMetric([dict(type='SurfaceNormalMetric')],
-                        baseline={'mIoU': 32.0, 'mean': 15.0,
-                                  'within_11.25': 40.0})
+    m = MultiTaskEvaluator([dict(type='SurfaceNormalMetric')],
+                           baseline={'mIoU': 32.0, 'mean': 15.0,
+                                     'within_11.25': 40.0})
     # +25 % mIoU, mean angle 15 -> 12 is +20 % (lower is better), +25 %
     got = m.delta_m({'mIoU': 40.0, 'mean': 12.0, 'within_11.25': 50.0,
                      'x': 1})
@@ -140,17 +171,57 @@ def test_delta_m_hand_case():
     with pytest.raises(KeyError, match="'mIoU'"):
         m.delta_m({'mean': 12.0, 'within_11.25': 50.0})
     assert m.is_lower_better('depth/rmse') and not m.is_lower_better('d1')
+    # a flat baseline gives delta_m alone
+    assert m.gain_keys == {'delta_m': ['mIoU', 'mean', 'within_11.25']}
 
 
-def test_multi_task_metric_end_to_end(tmp_path):
+class FixedMetric(BaseMetric):
+    """Reports ``values`` whatever it is fed."""
+
+    def __init__(self, values, **kwargs):
+        super().__init__(**kwargs)
+        self.values = values
+
+    def process(self, data_batch, data_samples):
+        self.results.extend(data_samples)
+
+    def compute_metrics(self, results):
+        return dict(self.values)
+
+
+def test_delta_m_per_task_from_two_metric_dicts():
+    seg = {'mIoU': 40.0, 'aAcc': 70.0}
+    normal = {'mean': 12.0, 'within_11.25': 50.0}
+    ev = MultiTaskEvaluator(
+        [FixedMetric(seg), FixedMetric(normal)],
+        baseline=dict(seg={'mIoU': 32.0, 'aAcc': 70.0},
+                      normal={'mean': 15.0, 'within_11.25': 40.0}))
+    assert ev.gain_keys == {
+        'delta_m': ['mIoU', 'aAcc', 'mean', 'within_11.25'],
+        'delta_m/seg': ['mIoU', 'aAcc'],
+        'delta_m/normal': ['mean', 'within_11.25']
+    }
+    ev.process([{}])
+    res = ev.evaluate(1)
+    # seg: mIoU +25 %, aAcc 0 %; normal: mean 15 -> 12 is +20 %, +25 %
+    assert res == {
+        **seg,
+        **normal, 'delta_m': pytest.approx((25 + 0 + 20 + 25) / 4),
+        'delta_m/seg': pytest.approx((25 + 0) / 2),
+        'delta_m/normal': pytest.approx((20 + 25) / 2)
+    }
+    assert res['delta_m'] == delta_m({**seg, **normal}, ev.baseline)
+
+
+def test_multi_task_evaluator_end_to_end(tmp_path):
     baseline = tmp_path / 'st.json'
     baseline.write_text(json.dumps({'mIoU': 50.0, 'mean': 20.0}))
-    ev = Evaluator([
-        dict(type='MultiTaskMetric',
+    ev = EVALUATOR.build(
+        dict(type='MultiTaskEvaluator',
              metrics=[dict(type='IoUMetric'),
                       dict(type='SurfaceNormalMetric')],
-             baseline=str(baseline))
-    ])
+             baseline=str(baseline)))
+    assert isinstance(ev, MultiTaskEvaluator)
     ev.dataset_meta = dict(classes=('a', 'b'))
     s = SegDataSample()
     seg = torch.tensor([[[0, 1]]])
@@ -167,33 +238,51 @@ def test_multi_task_metric_end_to_end(tmp_path):
     assert res['delta_m'] == pytest.approx((-50.0 + 0.0) / 2, abs=1e-3)
 
 
-def test_multi_task_metric_errors():
-    m = MultiTaskMetric([dict(type='SurfaceNormalMetric'),
-                         dict(type='SurfaceNormalMetric')])
+def test_multi_task_evaluator_errors():
+    # a key reported twice is mmengine's Evaluator error
+    m = MultiTaskEvaluator([dict(type='SurfaceNormalMetric'),
+                            dict(type='SurfaceNormalMetric')])
     p, g = normals_at_angles([10])
-    m.process({}, [sample_dict(pred_normal_map=p, gt_normal_map=g)])
-    with pytest.raises(ValueError, match="'mean' is reported by both"):
+    m.process([sample_dict(pred_normal_map=p, gt_normal_map=g)])
+    with pytest.raises(ValueError, match='same metric name mean'):
         m.evaluate(1)
-    m = MultiTaskMetric([dict(type='SurfaceNormalMetric')],
-                        baseline={'mIoU': 30.0})
-    m.process({}, [sample_dict(pred_normal_map=p, gt_normal_map=g)])
+    m = MultiTaskEvaluator([dict(type='SurfaceNormalMetric')],
+                           baseline={'mIoU': 30.0})
+    m.process([sample_dict(pred_normal_map=p, gt_normal_map=g)])
     with pytest.raises(KeyError, match="baseline key 'mIoU'"):
         m.evaluate(1)
     with pytest.raises(ValueError, match="'mean' is 0"):
-        MultiTaskMetric([dict(type='SurfaceNormalMetric')],
-                        baseline={'mean': 0})
+        MultiTaskEvaluator([dict(type='SurfaceNormalMetric')],
+                           baseline={'mean': 0})
+    with pytest.raises(ValueError, match='a mix'):
+        MultiTaskEvaluator([], baseline=dict(seg=dict(mIoU=1.0), mean=2.0))
+    with pytest.raises(ValueError, match="'mean' is in the baseline of both"):
+        MultiTaskEvaluator([], baseline=dict(a=dict(mean=1.0),
+                                             b=dict(mean=2.0)))
+    # a metric reporting the gain's key
+    m = MultiTaskEvaluator([FixedMetric({'delta_m': 1.0, 'mean': 2.0})],
+                           baseline=dict(mean=1.0))
+    m.process([{}])
+    with pytest.raises(ValueError, match=r"reports \['delta_m'\]"):
+        m.evaluate(1)
 
 
-@pytest.mark.parametrize('as_list', [False, True])
-def test_runner_builds_multi_task_metric_from_config(as_list):
-    from mmengine.runner import Runner
-    cfg = dict(type='MultiTaskMetric',
+def test_multi_task_metric_name_is_gone():
+    # one class under one name, in the EVALUATOR registry only
+    for registry in (METRICS, EVALUATOR):
+        assert registry.get('MultiTaskMetric') is None
+    assert METRICS.get('MultiTaskEvaluator') is None
+    assert EVALUATOR.get('MultiTaskEvaluator') is MultiTaskEvaluator
+
+
+def test_runner_builds_multi_task_evaluator_from_config():
+    cfg = dict(type='MultiTaskEvaluator',
                metrics=[dict(type='SurfaceNormalMetric')],
                baseline=dict(mean=20.0))
     # a dict with a `metrics` key goes to the EVALUATOR registry
-    ev = Runner.build_evaluator(None, [cfg] if as_list else cfg)
-    assert isinstance(ev, Evaluator)
-    assert isinstance(ev.metrics[0], MultiTaskMetric)
+    ev = Runner.build_evaluator(None, cfg)
+    assert isinstance(ev, MultiTaskEvaluator)
+    assert isinstance(ev.metrics[0], SurfaceNormalMetric)
     p, g = normals_at_angles([10, 20])
     s = SegDataSample()
     s.set_data(dict(pred_normal_map=PixelData(data=p),
@@ -202,3 +291,23 @@ def test_runner_builds_multi_task_metric_from_config(as_list):
     res = ev.evaluate(1)
     assert res['mean'] == pytest.approx(15.0, abs=1e-4)
     assert res['delta_m'] == pytest.approx(25.0, abs=1e-3)
+    # a list is a plain Evaluator's list of metrics; an evaluator is none
+    with pytest.raises(KeyError, match='MultiTaskEvaluator'):
+        Runner.build_evaluator(None, [cfg])
+
+
+CONFIGS = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
+    if '_base_' not in p)
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_shipped_configs_build_multi_task_evaluator(config):
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    for key in ('val_evaluator', 'test_evaluator'):
+        ev = Runner.build_evaluator(None, cfg[key])
+        assert isinstance(ev, MultiTaskEvaluator), key
+        names = [type(m).__name__ for m in ev.metrics]
+        assert names[:2] == ['IoUMetric', 'SurfaceNormalMetric'], names
+        assert len(cfg.model.tasks) == len(names), names

@@ -46,7 +46,7 @@ train_dataloader = dict(
 val_dataloader = dict(dataset=dict(with_depth=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='MultiTaskMetric',
+    type='MultiTaskEvaluator',
     metrics=[
         dict(type='IoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric'),

@@ -53,7 +53,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='MultiTaskMetric',
+    type='MultiTaskEvaluator',
     metrics=[
         dict(type='IoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric'),

@@ -17,7 +17,7 @@ scene_task = dict(
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
 scene_dataset = dict(with_img_label=True, img_classes=img_classes)
 scene_evaluator = dict(
-    type='MultiTaskMetric',
+    type='MultiTaskEvaluator',
     metrics=[
         dict(type='IoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric'),

@@ -1,28 +1,28 @@
 """Depth metrics pooled over every valid pixel of the data set."""
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
+import torch
 
 from mmseg.registry import METRICS
-from .utils import get_pixel_data, resize_to
+from .dense_metric import BaseDenseMetric
 
 _SUMS = ('abs', 'abs_rel', 'sq_rel', 'sq', 'sq_log')
 
 
 @METRICS.register_module()
-class PooledDepthMetric(BaseMetric):
+class PooledDepthMetric(BaseDenseMetric):
     """Depth errors over the pixels of all images pooled together.
 
     Unlike per-image averaging (mmseg's ``DepthMetric``), every valid pixel
     of the set weighs the same. A pixel is valid when its ground truth is
-    > 0 and, if given, within ``[min_depth, max_depth]``. Predictions are
-    resized to the ground truth if needed and clamped to
-    ``[min_depth, max_depth]`` (``min_depth`` defaults to 1e-3 m for the
-    clamp so ratios and logs stay finite). With ``d`` the prediction and
-    ``g`` the ground truth (metres), keys (``default_prefix='depth'``, so
-    ``depth/abs_rel`` etc.):
+    above the invalid depth (0, ``TASK_KINDS['depth'].invalid``) and, if
+    given, within ``[min_depth, max_depth]``. Predictions are resized to
+    the ground truth if needed and clamped to ``[min_depth, max_depth]``
+    (``min_depth`` defaults to 1e-3 m for the clamp so ratios and logs stay
+    finite). With ``d`` the prediction and ``g`` the ground truth (metres),
+    keys (``default_prefix='depth'``, so ``depth/abs_rel`` etc.):
 
     * ``abs_err`` = mean |d - g| (m), ``abs_rel`` = mean |d - g| / g,
       ``sq_rel`` = mean (d - g)^2 / g, ``rmse`` = sqrt(mean (d - g)^2) (m),
@@ -30,38 +30,38 @@ class PooledDepthMetric(BaseMetric):
     * ``d1``, ``d2``, ``d3``: % of pixels with max(d/g, g/d) < 1.25^k.
 
     Args:
-        min_depth, max_depth (float, optional): evaluation depth range (m).
-        pred_key, gt_key (str): sample fields. Default ``'pred_depth_map'``
-            and ``'gt_depth_map'``.
-        align_corners (bool): used when resizing predictions.
-        collect_device, prefix, collect_dir: see mmengine ``BaseMetric``.
+        min_depth: lower end of the evaluation depth range (m).
+        max_depth: upper end of the evaluation depth range (m).
+        **kwargs: ``pred_key`` (default ``'pred_depth_map'``), ``gt_key``
+            (default ``'gt_depth_map'``), ``align_corners`` and mmengine's
+            ``BaseMetric`` arguments: see :class:`BaseDenseMetric`.
     """
     default_prefix: Optional[str] = 'depth'
+    kind = 'depth'
 
     def __init__(self,
                  min_depth: Optional[float] = None,
                  max_depth: Optional[float] = None,
-                 pred_key: str = 'pred_depth_map',
-                 gt_key: str = 'gt_depth_map',
-                 align_corners: bool = False,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix,
-                         collect_dir=collect_dir)
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
         if min_depth is not None and max_depth is not None \
                 and min_depth >= max_depth:
             raise ValueError(f'min_depth ({min_depth}) must be below '
                              f'max_depth ({max_depth})')
         self.min_depth = min_depth
         self.max_depth = max_depth
-        self.pred_key = pred_key
-        self.gt_key = gt_key
-        self.align_corners = align_corners
 
     def summarise(self, pred: np.ndarray, gt: np.ndarray) -> Dict[str, Any]:
-        """Sufficient statistics of one image (arrays of the same shape)."""
-        valid = gt > 0
+        """Sufficient statistics of one image.
+
+        Args:
+            pred: predicted depth (m).
+            gt: ground-truth depth (m), of the shape of ``pred``.
+
+        Returns:
+            Valid-pixel count, error sums and within-threshold counts.
+        """
+        valid = gt > self.invalid
         if self.min_depth is not None:
             valid &= gt >= self.min_depth
         if self.max_depth is not None:
@@ -81,24 +81,13 @@ class PooledDepthMetric(BaseMetric):
             sq_log=float(((np.log(d) - np.log(g))**2).sum()),
             delta=[int((ratio < 1.25**k).sum()) for k in (1, 2, 3)])
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
-        for sample in data_samples:
-            gt = get_pixel_data(sample, self.gt_key).float()
-            pred = get_pixel_data(sample, self.pred_key).float()
-            if gt.dim() == 2:
-                gt = gt[None]
-            if pred.dim() == 2:
-                pred = pred[None]
-            pred = resize_to(pred, gt.shape[-2:], self.align_corners)
-            self.results.append(
-                self.summarise(pred[0].numpy(), gt[0].numpy()))
+    def image_statistics(self, pred: torch.Tensor,
+                         gt: torch.Tensor) -> Dict[str, Any]:
+        return self.summarise(pred[0].numpy(), gt[0].numpy())
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str,
                                                                      float]:
-        n = sum(r['count'] for r in results)
-        if n == 0:
-            raise ValueError('PooledDepthMetric: no valid ground-truth depth '
-                             'in the evaluated samples')
+        n = self.valid_count(results)
         s = {k: sum(r[k] for r in results) for k in _SUMS}
         out = dict(abs_err=s['abs'] / n, abs_rel=s['abs_rel'] / n,
                    sq_rel=s['sq_rel'] / n, rmse=math.sqrt(s['sq'] / n),

@@ -1,27 +1,35 @@
 """Surface-normal angle metric, pooled over every valid pixel of the set."""
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 import torch
-from mmengine.evaluator import BaseMetric
 
 from mmseg.registry import METRICS
-from .utils import get_pixel_data, resize_to
+from mtlnas_mm.structures.task_fields import TASK_KINDS
+from .dense_metric import BaseDenseMetric
 
 
 def normal_angles(pred: torch.Tensor, gt: torch.Tensor) -> np.ndarray:
-    """Angles (degrees, float64) between 3xHxW ``pred`` and ``gt`` at the
-    pixels where ``gt`` is not the zero vector.
+    """Angles between predicted and true normals at the valid pixels.
 
+    A pixel is valid where ``gt`` is not the invalid vector (every
+    component ``TASK_KINDS['normal'].invalid``, i.e. the zero vector).
     ``angle = arccos(clip(cos(pred, gt), -1, 1))``; like
     ``F.cosine_similarity`` both vectors are normalised (norms clamped at
     1e-8), so a zero prediction gives 90 degrees.
+
+    Args:
+        pred: 3xHxW predicted normals.
+        gt: 3xHxW ground-truth normals.
+
+    Returns:
+        The angles (degrees, float64) of the valid pixels.
     """
     if pred.shape[0] != 3 or gt.shape[0] != 3:
         raise ValueError(f'normal maps must be 3xHxW, got {tuple(pred.shape)}'
                          f' and {tuple(gt.shape)}')
-    valid = (gt != 0).any(dim=0)
+    valid = (gt != TASK_KINDS['normal'].invalid).any(dim=0)
     p = pred[:, valid].double()
     g = gt[:, valid].double()
     cos = (p * g).sum(0) / (p.norm(dim=0).clamp_min(1e-8) *
@@ -30,12 +38,13 @@ def normal_angles(pred: torch.Tensor, gt: torch.Tensor) -> np.ndarray:
 
 
 @METRICS.register_module()
-class SurfaceNormalMetric(BaseMetric):
+class SurfaceNormalMetric(BaseDenseMetric):
     """Angular error of surface normals, pooled over the whole data set.
 
     As in the MTL-NAS / NDDR-CNN evaluation, the angles of all valid pixels
     of all images form *one* population (no per-image averaging); a pixel
-    is valid when its ground-truth normal is not the zero vector. Reported
+    is valid when its ground-truth normal is not the zero vector (the
+    invalid value of ``TASK_KINDS['normal']``). Reported
     (degrees / percent):
 
     * ``mean``, ``median``, ``rmse`` (= sqrt(mean(angle^2))) of the angle;
@@ -54,33 +63,24 @@ class SurfaceNormalMetric(BaseMetric):
     bilinearly first.
 
     Args:
-        thresholds (Sequence[float]): angle thresholds in degrees.
-        bin_width (float): histogram bin width in degrees. Defaults to 0.01.
-        pred_key (str): prediction field. Defaults to 'pred_normal_map'.
-        gt_key (str): ground-truth field. Defaults to 'gt_normal_map'.
-        align_corners (bool): used when resizing predictions.
-        collect_device, prefix, collect_dir: see mmengine ``BaseMetric``.
+        thresholds: angle thresholds in degrees.
+        bin_width: histogram bin width in degrees.
+        **kwargs: ``pred_key`` (default ``'pred_normal_map'``), ``gt_key``
+            (default ``'gt_normal_map'``), ``align_corners`` and mmengine's
+            ``BaseMetric`` arguments: see :class:`BaseDenseMetric`.
     """
+    kind = 'normal'
 
     def __init__(self,
                  thresholds: Sequence[float] = (11.25, 22.5, 30, 45),
                  bin_width: float = 0.01,
-                 pred_key: str = 'pred_normal_map',
-                 gt_key: str = 'gt_normal_map',
-                 align_corners: bool = False,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix,
-                         collect_dir=collect_dir)
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
         if bin_width <= 0:
             raise ValueError(f'bin_width must be > 0, got {bin_width}')
         self.thresholds = tuple(float(t) for t in thresholds)
         self.bin_width = float(bin_width)
         self.num_bins = int(math.ceil(180.0 / self.bin_width))
-        self.pred_key = pred_key
-        self.gt_key = gt_key
-        self.align_corners = align_corners
 
     @staticmethod
     def threshold_name(t: float) -> str:
@@ -101,12 +101,9 @@ class SurfaceNormalMetric(BaseMetric):
             hist_idx=idx.astype(idx_dtype),
             hist_cnt=cnt.astype(np.int64))
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
-        for sample in data_samples:
-            gt = get_pixel_data(sample, self.gt_key).float()
-            pred = get_pixel_data(sample, self.pred_key).float()
-            pred = resize_to(pred, gt.shape[-2:], self.align_corners)
-            self.results.append(self.summarise(normal_angles(pred, gt)))
+    def image_statistics(self, pred: torch.Tensor,
+                         gt: torch.Tensor) -> Dict[str, Any]:
+        return self.summarise(normal_angles(pred, gt))
 
     def _quantile_rank(self, hist: np.ndarray, cum: np.ndarray,
                        k: int) -> float:
@@ -118,10 +115,7 @@ class SurfaceNormalMetric(BaseMetric):
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str,
                                                                      float]:
-        n = sum(r['count'] for r in results)
-        if n == 0:
-            raise ValueError('SurfaceNormalMetric: no valid ground-truth '
-                             'normal in the evaluated samples')
+        n = self.valid_count(results)
         hist = np.zeros(self.num_bins, dtype=np.int64)
         for r in results:
             np.add.at(hist, r['hist_idx'].astype(np.int64), r['hist_cnt'])

@@ -1,3 +1,7 @@
-from .regression_losses import CosineNormalLoss, MaskedDepthLoss
+from .regression_losses import (CosineNormalLoss, MaskedDepthLoss,
+                                MaskedRegressionLoss, masked_mean)
 
-__all__ = ['CosineNormalLoss', 'MaskedDepthLoss']
+__all__ = [
+    'CosineNormalLoss', 'MaskedDepthLoss', 'MaskedRegressionLoss',
+    'masked_mean'
+]

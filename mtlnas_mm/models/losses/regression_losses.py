@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from mtlnas_mm.structures.task_fields import TASK_KINDS
 
 
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
@@ -14,20 +15,107 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
 
     Written without data-dependent indexing, so it never synchronises with
     the device and always keeps ``values`` in the graph.
+
+    Args:
+        values: per-pixel values.
+        mask: validity, broadcastable to ``values``.
+
+    Returns:
+        A scalar tensor.
     """
     mask = mask.to(values.dtype)
     values = torch.where(mask > 0, values, torch.zeros_like(values))
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+class MaskedRegressionLoss(nn.Module):
+    """``loss_weight * masked_mean(per-pixel loss)`` over valid pixels.
+
+    The part the dense regression losses share: the shape check, the
+    default validity mask from the target (:meth:`valid_mask`), casting the
+    target to the prediction's dtype, the masked mean and the weight.
+    Subclasses give :meth:`valid_mask` and :meth:`masked_loss`.
+
+    Args:
+        loss_weight: multiplier.
+        eps: numerical epsilon of the subclass's loss.
+        loss_name: key of the loss in the loss dict.
+    """
+
+    def __init__(self, loss_weight: float, eps: float,
+                 loss_name: str) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.eps = eps
+        self._loss_name = loss_name
+
+    @property
+    def loss_name(self) -> str:
+        """Key of the loss in the loss dict."""
+        return self._loss_name
+
+    def valid_mask(self, target: Tensor) -> Tensor:
+        """Pixels whose target is valid.
+
+        Args:
+            target: (N, C, H, W) ground truth.
+
+        Returns:
+            A boolean mask broadcastable to the per-pixel loss.
+        """
+        raise NotImplementedError
+
+    def masked_loss(self, pred: Tensor, target: Tensor,
+                    valid_mask: Tensor) -> Tensor:
+        """The unweighted loss over the valid pixels.
+
+        Args:
+            pred: (N, C, H, W) prediction.
+            target: ground truth of the shape and dtype of ``pred``.
+            valid_mask: pixels that enter the loss.
+
+        Returns:
+            A scalar tensor.
+        """
+        raise NotImplementedError
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                valid_mask: Optional[Tensor] = None) -> Tensor:
+        """The weighted loss.
+
+        Args:
+            pred: (N, C, H, W) prediction.
+            target: (N, C, H, W) ground truth.
+            valid_mask: pixels that enter the loss; by default those where
+                :meth:`valid_mask` of ``target`` holds.
+
+        Returns:
+            A scalar tensor, 0 without any valid pixel.
+        """
+        if pred.shape != target.shape:
+            raise ValueError(f'{type(self).__name__}: pred '
+                             f'{tuple(pred.shape)} and target '
+                             f'{tuple(target.shape)} differ')
+        if valid_mask is None:
+            valid_mask = self.valid_mask(target)
+        return self.loss_weight * self.masked_loss(
+            pred, target.to(pred.dtype), valid_mask)
+
+
 @MODELS.register_module()
-class CosineNormalLoss(nn.Module):
+class CosineNormalLoss(MaskedRegressionLoss):
     """``loss_weight * (1 - mean cosine similarity)`` over valid pixels.
 
-    The MTL-NAS normal loss (spec section 6.1).  Both vectors are normalised
-    by the cosine, so ``pred`` may be raw network output.  A ground-truth
-    pixel is valid iff it is not the zero vector (the project's invalid
-    value, also used for padding).  Without any valid pixel the loss is 0.
+    The normal loss of MTL-NAS (Gao et al., "MTL-NAS: Task-Agnostic Neural
+    Architecture Search towards General-Purpose Multi-Task Learning", CVPR
+    2020) and NDDR-CNN.  Both vectors are normalised by the cosine, so
+    ``pred`` may be raw network output.  A ground-truth pixel is valid iff
+    it is not the invalid vector (every component
+    ``TASK_KINDS['normal'].invalid``: the zero vector, also used for
+    padding).  Without any valid pixel the loss is 0.  ``pred`` and
+    ``target`` are (N, 3, H, W); ``valid_mask`` is (N, H, W).
 
     Args:
         loss_weight: multiplier (MTL-NAS uses 20).
@@ -39,42 +127,33 @@ class CosineNormalLoss(nn.Module):
                  loss_weight: float = 1.0,
                  eps: float = 1e-8,
                  loss_name: str = 'loss_normal') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self.eps = eps
-        self._loss_name = loss_name
+        super().__init__(loss_weight, eps, loss_name)
 
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
+    def valid_mask(self, target: Tensor) -> Tensor:
+        invalid = TASK_KINDS['normal'].invalid
+        return (target - invalid).abs().sum(dim=1) > 0
 
-    def forward(self,
-                pred: Tensor,
-                target: Tensor,
-                valid_mask: Optional[Tensor] = None) -> Tensor:
-        """``pred``, ``target``: (N, 3, H, W); ``valid_mask``: (N, H, W)."""
-        if pred.shape != target.shape:
-            raise ValueError(f'CosineNormalLoss: pred {tuple(pred.shape)} '
-                             f'and target {tuple(target.shape)} differ')
-        if valid_mask is None:
-            valid_mask = target.abs().sum(dim=1) > 0
-        cos = F.cosine_similarity(pred, target.to(pred.dtype), dim=1,
-                                  eps=self.eps)
-        return self.loss_weight * masked_mean(1.0 - cos, valid_mask)
+    def masked_loss(self, pred: Tensor, target: Tensor,
+                    valid_mask: Tensor) -> Tensor:
+        cos = F.cosine_similarity(pred, target, dim=1, eps=self.eps)
+        return masked_mean(1.0 - cos, valid_mask)
 
 
 @MODELS.register_module()
-class MaskedDepthLoss(nn.Module):
+class MaskedDepthLoss(MaskedRegressionLoss):
     """L1 or RMSE between predicted and true depth over valid pixels.
 
-    A pixel is valid iff ``gt > min_depth`` (0 = invalid / padding) and, if
-    given, ``gt <= max_depth``.
+    A pixel is valid iff ``gt > min_depth`` (by default the invalid depth 0
+    of ``TASK_KINDS['depth']``, also used for padding) and, if given,
+    ``gt <= max_depth``.  ``pred``, ``target`` and ``valid_mask`` are
+    (N, 1, H, W).
 
     Args:
         mode: ``'l1'`` (mean absolute error) or ``'rmse'``.
         loss_weight: multiplier.
         min_depth: valid iff ``gt > min_depth``.
         max_depth: optional upper bound of valid depths.
+        eps: added under the square root of ``'rmse'``.
         loss_name: key of the loss in the loss dict.
     """
 
@@ -83,40 +162,27 @@ class MaskedDepthLoss(nn.Module):
     def __init__(self,
                  mode: str = 'l1',
                  loss_weight: float = 1.0,
-                 min_depth: float = 0.0,
+                 min_depth: float = TASK_KINDS['depth'].invalid,
                  max_depth: Optional[float] = None,
                  eps: float = 1e-8,
                  loss_name: str = 'loss_depth') -> None:
-        super().__init__()
+        super().__init__(loss_weight, eps, loss_name)
         if mode not in self.modes:
             raise ValueError(f'MaskedDepthLoss: mode must be one of '
                              f'{self.modes}, got {mode!r}')
         self.mode = mode
-        self.loss_weight = loss_weight
         self.min_depth = min_depth
         self.max_depth = max_depth
-        self.eps = eps
-        self._loss_name = loss_name
 
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
+    def valid_mask(self, target: Tensor) -> Tensor:
+        valid_mask = target > self.min_depth
+        if self.max_depth is not None:
+            valid_mask = valid_mask & (target <= self.max_depth)
+        return valid_mask
 
-    def forward(self,
-                pred: Tensor,
-                target: Tensor,
-                valid_mask: Optional[Tensor] = None) -> Tensor:
-        """``pred``, ``target``: (N, 1, H, W); ``valid_mask`` same shape."""
-        if pred.shape != target.shape:
-            raise ValueError(f'MaskedDepthLoss: pred {tuple(pred.shape)} and '
-                             f'target {tuple(target.shape)} differ')
-        if valid_mask is None:
-            valid_mask = target > self.min_depth
-            if self.max_depth is not None:
-                valid_mask = valid_mask & (target <= self.max_depth)
-        diff = pred - target.to(pred.dtype)
+    def masked_loss(self, pred: Tensor, target: Tensor,
+                    valid_mask: Tensor) -> Tensor:
+        diff = pred - target
         if self.mode == 'l1':
-            loss = masked_mean(diff.abs(), valid_mask)
-        else:
-            loss = torch.sqrt(masked_mean(diff.pow(2), valid_mask) + self.eps)
-        return self.loss_weight * loss
+            return masked_mean(diff.abs(), valid_mask)
+        return torch.sqrt(masked_mean(diff.pow(2), valid_mask) + self.eps)
