@@ -26,17 +26,17 @@ def build_cfg(data_root: str, work_dir: str, batch_size: int, iters: int,
     cfg = tiny_cfg(TINY_SEARCH, work_dir, data_root, iters=iters,
                    batch_size=batch_size)
     cfg.launcher = launcher
-    model = cfg.model
-    model.backbone.norm_cfg = GN
-    model.neck.fusion.norm_cfg = GN
+    network = cfg.model.network
+    network.backbone.backbone.norm_cfg = GN
+    edges = network.backbone.edges
+    edges.fusion.norm_cfg = GN
     # non-zero source weights so the alphas get gradients from step 0
-    model.neck.fusion.init = (0.9, 0.1)
-    for task in model.tasks.values():
+    edges.fusion.init = (0.9, 0.1)
+    edges.step_gate_modes = dict(arch='sigmoid', weight='sigmoid')
+    for task in network.tasks.values():
         head = task.head.get('decoder', task.head)
         head.norm_cfg = GN
         head.dropout_ratio = 0.0
-    model.train_cfg = dict(arch_gate_mode='sigmoid',
-                           weight_gate_mode='sigmoid')
     cfg.train_dataloader.dataset.pipeline = [
         dict(type='LoadMultiTaskImage'),
         dict(type='LoadSegMap'),

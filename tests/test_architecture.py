@@ -1,10 +1,11 @@
 """Candidate-edge rule and the Architecture export format."""
 import json
+import math
 
 import pytest
 
 from mtlnas_mm.structures import (Architecture, ConnectivityRule, Edge,
-                                  build_candidate_edges)
+                                  build_candidate_edges, load_architecture)
 
 VGG16_BLOCKS = [b for b, n in enumerate((2, 2, 3, 3, 3)) for _ in range(n)]
 R50_BLOCKS = [b for b, n in enumerate((3, 4, 6, 3)) for _ in range(n)]
@@ -81,13 +82,21 @@ def test_edge_key_round_trip():
         Edge.from_key('seg2->normal.4')
 
 
-def test_from_gates_and_logits():
+def _from_probs(edges, probs, **kwargs):
+    """The architecture whose gates are ``probs`` (through the logits)."""
+    logits = [math.log(p / (1 - p)) if 0 < p < 1 else
+              (-1e3 if p == 0 else 1e3) for p in probs]
+    return Architecture.from_logits(edges, logits, **kwargs)
+
+
+def test_keep_rule_from_logits():
     edges = build_candidate_edges(['a', 'b'], VGG16_BLOCKS)
     probs = [0.9 if i % 3 == 0 else 0.2 for i in range(48)]
-    arch = Architecture.from_gates(edges, probs)
+    arch = _from_probs(edges, probs)
     assert arch.kept_edges == [e for i, e in enumerate(edges) if i % 3 == 0]
+    assert arch.gates[edges[0].key] == pytest.approx(0.9)
     # independent threshold per edge: all of a target's edges may survive
-    arch_all = Architecture.from_gates(edges, [0.6] * 48)
+    arch_all = _from_probs(edges, [0.6] * 48)
     assert arch_all.in_degrees('a', 13) == in_degrees(edges, 'a', 13)
     # alpha > 0 is the rule, also where sigmoid rounds to 0.5
     arch2 = Architecture.from_logits(edges[:2], [1e-9, -1e-9])
@@ -98,7 +107,7 @@ def test_from_gates_and_logits():
 @pytest.mark.parametrize('suffix', ['.json', '.yaml'])
 def test_dump_load_round_trip(tmp_path, suffix):
     edges = build_candidate_edges(['seg', 'normal', 'depth'], VGG16_BLOCKS)
-    arch = Architecture.from_gates(
+    arch = _from_probs(
         edges, [(i % 7) / 7 for i in range(len(edges))], meta=dict(iter=5))
     path = str(tmp_path / f'arch{suffix}')
     arch.dump(path)
@@ -111,6 +120,22 @@ def test_dump_load_round_trip(tmp_path, suffix):
     no_gates = Architecture(edges, edges[:3])
     no_gates.dump(path)
     assert Architecture.load(path).gates is None
+    # any kind is read through the one entry point
+    assert load_architecture(path) == no_gates
+    assert arch.to_dict()['kind'] == 'fusion_edges'
+
+
+def test_version_1_files_and_unknown_kinds(tmp_path):
+    """Files written before kinds existed read as fusion edges; an unknown
+    kind is an error naming the file and the key."""
+    edges = build_candidate_edges(['a', 'b'], VGG16_BLOCKS)
+    arch = Architecture(edges, edges[:4])
+    old = {k: v for k, v in arch.to_dict().items() if k != 'kind'}
+    old['format_version'] = 1
+    assert Architecture.load(_write(tmp_path, old, 'v1.json')) == arch
+    path = _write(tmp_path, dict(arch.to_dict(), kind='cells'), 'k.json')
+    with pytest.raises(ValueError, match=r'k\.json: key "kind".*cells'):
+        load_architecture(path)
 
 
 def _write(tmp_path, data, name='bad.json'):
@@ -121,7 +146,7 @@ def _write(tmp_path, data, name='bad.json'):
 
 def test_bad_files(tmp_path):
     edges = build_candidate_edges(['a', 'b'], VGG16_BLOCKS)
-    good = Architecture.from_gates(edges, [0.7] * 48).to_dict()
+    good = _from_probs(edges, [0.7] * 48).to_dict()
     with pytest.raises(FileNotFoundError, match='nope.json'):
         Architecture.load(str(tmp_path / 'nope.json'))
     with pytest.raises(ValueError, match='must end with'):

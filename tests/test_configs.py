@@ -28,12 +28,38 @@ def test_config_builds_model(config):
     assert cfg.custom_imports['imports'] == ['mtlnas_mm']
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
-    n_tasks = len(cfg.model.tasks)
-    assert len(model.heads) == n_tasks
     searchable = cfg.train_cfg.type == 'BilevelIterBasedTrainLoop'
-    assert bool(model.arch_parameters()) == searchable
+    network = model.network if searchable else model
+    n_tasks = len(network.task_names)
+    assert len(network.heads) == n_tasks
+    assert hasattr(model, 'arch_parameters') == searchable
     if searchable:
         per_pair = {'vgg16': 24, 'vgg-tiny': 24, 'r50': 36}
         key = next(k for k in per_pair if k in osp.basename(config))
         expected = per_pair[key] * n_tasks * (n_tasks - 1)
-        assert model.gate_probs().numel() == expected
+        assert model.search_space.gate_probs().numel() == expected
+        assert len(model.arch_parameters()) == n_tasks
+
+
+def _types(node):
+    """Every ``type`` value of a config tree."""
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield node['type']
+        for value in node.values():
+            yield from _types(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _types(value)
+
+
+@pytest.mark.parametrize(
+    'config', [c for c in CONFIGS if c.startswith('configs/baselines')])
+def test_baselines_use_the_plain_network(config):
+    """A baseline is the plain network under mmengine's plain training:
+    no search algorithm, loop, optimizer or wrapper in its config."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    assert cfg.model.type == 'MultiTaskNetwork'
+    for name in _types(cfg.to_dict()):
+        assert not any(w in name.lower()
+                       for w in ('supernet', 'bilevel', 'nas')), name

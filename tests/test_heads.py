@@ -1,4 +1,5 @@
-"""LargeFOV head, dense regression heads, their losses and postprocess."""
+"""LargeFOV head, dense regression and image heads, their losses, and the
+geometry undone at test time."""
 import math
 
 import pytest
@@ -8,6 +9,7 @@ from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mtlnas_mm.models.heads import restore_prediction
 from mtlnas_mm.models import (CosineNormalLoss, DenseRegressionHead,
                               LargeFOVHead, MaskedDepthLoss)
 
@@ -104,8 +106,8 @@ def test_normal_postprocess_flip_padding_resize():
     s = sample(8, 10, ori_shape=(16, 20), pad_shape=(10, 12),
                padding_size=[0, 2, 0, 2], flip=True,
                flip_direction='horizontal')
-    head.postprocess(pred, [s])
-    out = s.pred_normal_map.data
+    out = restore_prediction(pred, s.metainfo, head.align_corners,
+                             is_vector=True)
     assert out.shape == (3, 16, 20)
     assert torch.allclose(out.norm(dim=0), torch.ones(16, 20), atol=1e-5)
     crop = pred[:, :, :8, :10].flip(dims=(3, ))
@@ -115,10 +117,11 @@ def test_normal_postprocess_flip_padding_resize():
     assert torch.allclose(out, expected, atol=1e-6)
     # vertical flip negates y
     s2 = sample(10, 12, flip=True, flip_direction='vertical')
-    head.postprocess(pred, [s2])
+    out2 = restore_prediction(pred, s2.metainfo, head.align_corners,
+                              is_vector=True)
     v = pred[0].flip(dims=(1, ))
-    assert torch.allclose(s2.pred_normal_map.data[1], -v[1], atol=1e-6)
-    assert torch.allclose(s2.pred_normal_map.data[0], v[0], atol=1e-6)
+    assert torch.allclose(out2[1], -v[1], atol=1e-6)
+    assert torch.allclose(out2[0], v[0], atol=1e-6)
 
 
 def test_depth_head():
@@ -135,8 +138,6 @@ def test_depth_head():
     assert set(losses) == {'loss_depth'} and losses['loss_depth'] > 0
     pred = head.predict(feats, [s.metainfo for s in samples])
     assert pred.shape == (2, 1, 12, 12) and bool((pred > 0).all())
-    head.postprocess(pred, samples)
-    assert samples[0].pred_depth_map.data.shape == (1, 12, 12)
     with pytest.raises(KeyError, match='gt_depth_map'):
         head.loss(feats, [sample(12, 12), sample(12, 12)])
 
@@ -167,10 +168,6 @@ def test_image_classification_head():
 
     scores = head.predict(feats, [s.metainfo for s in samples])
     assert torch.allclose(scores.sum(1), torch.ones(3))
-    head.postprocess(scores, samples, 'pred_label_scene')
-    for i, s in enumerate(samples):
-        assert torch.equal(s.pred_score_scene, scores[i])
-        assert s.pred_label_scene.tolist() == [int(scores[i].argmax())]
     with pytest.raises(ValueError, match='in_index=-1'):
         head((torch.randn(1, 5, 4, 4), ))
     with pytest.raises(KeyError, match='gt_label'):

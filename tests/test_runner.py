@@ -130,17 +130,18 @@ def test_image_level_task_set_searches_and_evaluates(tmp_path):
     cfg = tiny_cfg(config, str(tmp_path / 'work'), data, iters=2)
     runner = Runner.from_cfg(cfg)
     model = runner.model
-    assert model.task_names == ['seg', 'normal', 'scene']
-    assert len(model.neck.edges) == 144
-    start = model.neck.gates.alphas['scene'].detach().clone()
+    assert model.network.task_names == ['seg', 'normal', 'scene']
+    space = model.search_space
+    assert len(space.edges) == 144
+    start = space.alphas['scene'].detach().clone()
     runner.train()
-    assert not torch.equal(model.neck.gates.alphas['scene'].detach(), start)
+    assert not torch.equal(space.alphas['scene'].detach(), start)
     metrics = runner.test()
     assert 0 <= metrics['accuracy/top1'] <= 100
     assert {'mIoU', 'mean'} <= set(metrics)
 
     bad = tiny_cfg(config, str(tmp_path / 'bad'), data, iters=1)
-    bad.model.tasks.scene.head.num_classes = 5
+    bad.model.network.tasks.scene.head.num_classes = 5
     with pytest.raises(ValueError, match=r'scene\.head\.num_classes is 5 .* '
                        '9 img_classes'):
         Runner.from_cfg(bad).train()

@@ -42,8 +42,8 @@ def searches(data_root, tmp_path_factory):
 
 
 def test_search_moves_gates_and_entropy_binarizes_them(searches):
-    p_plain = searches[0.0].model.gate_probs().detach()
-    p_entropy = searches[10.0].model.gate_probs().detach()
+    p_plain = searches[0.0].model.search_space.gate_probs().detach()
+    p_entropy = searches[10.0].model.search_space.gate_probs().detach()
     assert p_plain.numel() == p_entropy.numel() == 48
     # the task loss alone moves the gates away from 0.5 ...
     assert (p_plain - 0.5).abs().max() > 0.05
@@ -59,11 +59,11 @@ def test_search_moves_gates_and_entropy_binarizes_them(searches):
 def _eval_outputs(runner, mode):
     model = runner.model
     model.eval()
-    model.neck.eval_gate_mode = mode
+    model.search_space.eval_gate_mode = mode
     batch = next(iter(runner.test_dataloader))
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
-        return model._forward(data['inputs'], data['data_samples'])
+        return model(data['inputs'], data['data_samples'], mode='tensor')
 
 
 def _relative_gap(runner):
@@ -94,9 +94,9 @@ def test_derived_model_matches_supernet_when_gates_are_binary(searches):
         fuzzy = _relative_gap(runner)
         set_scale(6.0)
         binary = _relative_gap(runner)
-        runner.model.neck.eval_gate_mode = 'sigmoid'
+        runner.model.search_space.eval_gate_mode = 'sigmoid'
         soft = runner.test()
-        runner.model.neck.eval_gate_mode = 'hard'
+        runner.model.search_space.eval_gate_mode = 'hard'
         hard = runner.test()
     finally:
         with torch.no_grad():
@@ -116,4 +116,6 @@ def test_gate_history_and_schedules_logged(searches):
     assert tau == pytest.approx(max(1e-3, (1 - (ITERS - 1) / ITERS)**2))
     entropies = hub.get_scalar('train/arch.entropy').data[0]
     assert entropies[-1] < entropies[0]
-    assert torch.isfinite(runner.model.gate_probs()).all()
+    assert torch.isfinite(runner.model.search_space.gate_probs()).all()
+    stats = runner.model.log_stats()
+    assert hub.get_scalar('train/gate_kept').current() == stats['gate_kept']

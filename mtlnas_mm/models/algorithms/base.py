@@ -57,18 +57,25 @@ class BaseNASAlgorithm(BaseModel):
         network: the network config (or module).
         fix_subnet: an architecture file / dict / object: every search space
             becomes its derived sub-network (evaluation without search).
-        regularizer_name: log / loss key of the regulariser.
+        data_preprocessor: used only if the network config has none
+            (mmengine's runner passes the config's top-level
+            ``data_preprocessor`` here); the algorithm runs the network's.
         init_cfg: mmengine init config.
     """
 
+    #: log / loss key of the regulariser
     regularizer_name = 'regularizer'
 
     def __init__(self,
                  network: Union[dict, nn.Module],
                  fix_subnet: Union[None, str, dict, BaseArchitecture] = None,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(network, Mapping):
-            network = MODELS.build(dict(network))
+            network = dict(network)
+            if data_preprocessor is not None:
+                network.setdefault('data_preprocessor', data_preprocessor)
+            network = MODELS.build(network)
         super().__init__(
             data_preprocessor=network.data_preprocessor, init_cfg=init_cfg)
         self.network = network
