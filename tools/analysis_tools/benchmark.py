@@ -9,19 +9,19 @@ the same synthetic batch (``--batch`` images of ``--size``):
 
 training step (``model.train_step``: preprocessor, forward, backward,
 optimizer step, from the project configs and their optimizers)
-    * ``single``: the single-task pair (``neck=None``);
+    * ``single``: the single-task pair (``TaskColumns`` without edges);
     * ``nddr``: NDDR-CNN;
     * ``super_weight``: the search model's weight step alone (relaxed gates,
       weight optimizer only);
-    * ``search_iter``: one full search iteration (``bilevel_train_step``
+    * ``search_iter``: one full search iteration (``MTLNAS.train_step``
       with ``dict(weight=batch, arch=batch)`` and the
       ``BilevelOptimWrapperConstructor`` optimizers: architecture step +
       weight step);
 
 inference (``model.test_step`` under ``torch.no_grad``, eval mode)
     * ``single``, ``nddr``;
-    * ``derived``: the search neck with a fixed ``Architecture`` keeping
-      ``--kept`` of the candidate edges (``gate_mode='fixed'``);
+    * ``derived``: the search model fixed (``fix_subnet``) to an
+      ``Architecture`` keeping ``--kept`` of the candidate edges;
     * ``supernet``: the search model with ``eval_gate_mode='sigmoid'`` (every
       candidate edge computed).
 
@@ -72,6 +72,7 @@ from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 from mtlnas_mm.engine.optimizers import \
     BilevelOptimWrapperConstructor  # noqa: E402
+from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP  # noqa: E402
 from mtlnas_mm.structures import Architecture  # noqa: E402
 
 CONFIGS = {
@@ -317,6 +318,10 @@ def build_cases(args, device) -> List[Case]:
     cfgs = {k: load_cfg(v) for k, v in CONFIGS[args.backbone].items()}
     init_default_scope(cfgs['search'].get('default_scope', 'mmseg'))
     num_classes = cfgs['single'].model.tasks.seg.head.num_classes
+
+    def num_edges(model) -> int:
+        edges = getattr(model.backbone, 'edges', None)
+        return len(edges.edges) if edges is not None else 0
     base_batch = make_batch(args.batch, h, w, num_classes)
 
     def batch_fn():
@@ -334,7 +339,7 @@ def build_cases(args, device) -> List[Case]:
         wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
         info = dict(config=CONFIGS[args.backbone][key],
                     params=count_params(model),
-                    edges=len(model.neck.edges) if model.neck else 0)
+                    edges=num_edges(model))
         cases.append(train_case(key, model, batch_fn, wrapper, [wrapper],
                                 info))
         cases.append(infer_case(key, build_model(cfg.model, device),
@@ -348,7 +353,7 @@ def build_cases(args, device) -> List[Case]:
                          'BilevelOptimWrapperConstructor optim_wrapper')
     constructor = BilevelOptimWrapperConstructor(
         ow_cfg, ow_cfg.pop('paramwise_cfg', None))
-    # the entropy weight of the recipe once MinEntropyHook switched it on
+    # the regulariser weight of the recipe once MinEntropyHook switched it on
     entropy_weight = 10.0
     for hook in scfg.get('custom_hooks', []):
         if hook.get('type') == 'MinEntropyHook':
@@ -357,32 +362,31 @@ def build_cases(args, device) -> List[Case]:
 
     model_w = build_model(scfg.model, device)
     wrappers_w = constructor(model_w)
-    weight_mode = model_w.train_cfg.get('weight_gate_mode', 'relaxed')
-    model_w.set_gate_mode(weight_mode)
+    model_w.set_step(WEIGHT_STEP)
+    space_w = model_w.search_space
     search_info.update(params=count_params(model_w),
-                       edges=len(model_w.neck.edges))
+                       edges=len(space_w.edges))
     cases.append(train_case(
-        'super_weight', model_w, batch_fn, wrappers_w['weights'],
-        [wrappers_w['weights'], wrappers_w['arch']],
-        dict(search_info, gate_mode=weight_mode,
+        'super_weight', model_w, batch_fn, wrappers_w[WEIGHT_STEP],
+        [wrappers_w[WEIGHT_STEP], wrappers_w[ARCH_STEP]],
+        dict(search_info, gate_mode=space_w.gate_mode,
              optimizer='weights only')))
 
     model_s = build_model(scfg.model, device)
-    model_s.entropy_weight = entropy_weight
+    model_s.set_regularizer_weight(entropy_weight)
     wrappers_s = constructor(model_s)
     cases.append(train_case(
         'search_iter', model_s, search_batch_fn, wrappers_s,
-        [wrappers_s['weights'], wrappers_s['arch']],
+        [wrappers_s[WEIGHT_STEP], wrappers_s[ARCH_STEP]],
         dict(search_info, entropy_weight=entropy_weight,
-             arch_gate_mode=model_s.train_cfg.get('arch_gate_mode'),
-             weight_gate_mode=model_s.train_cfg.get('weight_gate_mode'))))
+             step_gate_modes=dict(model_s.search_space.step_gate_modes))))
 
     # -------- derived model (fixed architecture, few kept edges)
-    edges = list(model_s.neck.edges)
+    edges = list(model_s.search_space.edges)
     kept = pick_edges(edges, args.kept)
-    arch = Architecture(edges, kept, tasks=model_s.neck.tasks)
+    arch = Architecture(edges, kept, tasks=model_s.search_space.tasks)
     dmodel_cfg = copy.deepcopy(scfg.model)
-    dmodel_cfg.neck.update(architecture=arch, gate_mode='fixed')
+    dmodel_cfg.fix_subnet = arch
     derived = build_model(dmodel_cfg, device)
     derived.load_state_dict(model_s.state_dict())
     cases.append(infer_case(
@@ -391,9 +395,8 @@ def build_cases(args, device) -> List[Case]:
              gate_mode='fixed')))
 
     # -------- supernet inference: every edge, sigmoid gates
-    smodel_cfg = copy.deepcopy(scfg.model)
-    smodel_cfg.neck.update(eval_gate_mode='sigmoid')
-    supernet = build_model(smodel_cfg, device)
+    supernet = build_model(scfg.model, device)
+    supernet.search_space.eval_gate_mode = 'sigmoid'
     cases.append(infer_case('supernet', supernet, batch_fn,
                             dict(search_info, eval_gate_mode='sigmoid')))
     if args.only:
