@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 
+import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
@@ -268,3 +269,18 @@ def test_one_prediction_writer_for_every_kind():
                        preds['depth'][0, :, :h].flip(-1))
     assert torch.equal(s.pred_score, preds['scene'][0])
     assert s.pred_label.tolist() == [1]
+
+
+def test_pre_redesign_checkpoints_are_refused():
+    """mtlnas_mm 0.1 checkpoints (one MultiTaskSupernet: backbones.<task>,
+    neck.*) map onto nothing: refused, saying why, for both models."""
+    tasks = dict(seg=dict(head=seg_head()),
+                 normal=dict(head=reg_head('normal')))
+    network, search = build(tasks), build_search(tasks)
+    legacy = {'backbones.seg.features.0.conv.weight': torch.zeros(1),
+              'neck.gates.alphas.seg': torch.zeros(1)}
+    for model in (network, search):
+        with pytest.raises(RuntimeError, match='predates the network'):
+            model.load_state_dict(legacy, strict=False)
+    # new checkpoints load as before
+    network.load_state_dict(build(tasks, seed=3).state_dict())
