@@ -6,14 +6,11 @@ configs only need::
     custom_imports = dict(imports=['mtlnas_mm'], allow_failed_imports=False)
     default_scope = 'mmseg'
 """
-from .utils import (patch_cpu_distributed_init,
-                    register_trusted_local_checkpoint_loader)
+from .utils import patch_cpu_distributed_init
 from .version import __version__
 
-register_trusted_local_checkpoint_loader()
 patch_cpu_distributed_init()
 
-# noqa: E402 below: registration must follow the loader fix
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from . import structures, visualization  # noqa: E402,F401
 
