@@ -5,16 +5,14 @@ configs only need::
 
     custom_imports = dict(imports=['mtlnas_mm'], allow_failed_imports=False)
     default_scope = 'mmseg'
+
+Nothing of mmengine is patched.  ``mtlnas_mm.utils`` allowlists the data
+classes of mmengine's runner checkpoints for torch's ``weights_only``
+loading (:mod:`mtlnas_mm.utils.checkpoint`); DDP on CPU-only machines is set
+up explicitly by the tools (:func:`mtlnas_mm.utils.init_cpu_distributed`).
 """
-from .utils import (patch_cpu_distributed_init,
-                    register_trusted_local_checkpoint_loader)
+from . import datasets, engine, evaluation, models  # noqa: F401
+from . import structures, utils, visualization  # noqa: F401
 from .version import __version__
-
-register_trusted_local_checkpoint_loader()
-patch_cpu_distributed_init()
-
-# noqa: E402 below: registration must follow the loader fix
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
-from . import structures, visualization  # noqa: E402,F401
 
 __all__ = ['__version__']

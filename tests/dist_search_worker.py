@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import mtlnas_mm  # noqa: E402,F401
+from mtlnas_mm.utils import init_cpu_distributed  # noqa: E402
 from runner_utils import TINY_SEARCH, tiny_cfg  # noqa: E402
 
 GN = dict(type='GN', num_groups=4, requires_grad=True)
@@ -54,9 +55,11 @@ def main() -> None:
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--launcher', default='none')
     args = parser.parse_args()
-    runner = Runner.from_cfg(
-        build_cfg(args.data_root, args.work_dir, args.batch_size, args.iters,
-                  args.launcher))
+    cfg = build_cfg(args.data_root, args.work_dir, args.batch_size,
+                    args.iters, args.launcher)
+    # as tools/train.py: gloo process group on CPU-only machines
+    init_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
     runner.train()
     model = getattr(runner.model, 'module', runner.model)
     rank = int(os.environ.get('RANK', 0))

@@ -1,14 +1,20 @@
 """A search under DDP (2 CPU processes, gloo) keeps identical gates on all
-ranks and matches one process with the doubled batch."""
+ranks and matches one process with the doubled batch; the explicit CPU
+initialisation (``init_cpu_distributed``) acts on CPU-only machines only."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
 import pytest
 import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+from mmengine.dist import is_distributed
 
-from runner_utils import ROOT, generate_data
+from mtlnas_mm.utils import init_cpu_distributed
+from runner_utils import ROOT, TINY_SEARCH, generate_data
 
 WORKER = osp.join(ROOT, 'tests', 'dist_search_worker.py')
 
@@ -38,3 +44,45 @@ def test_ddp_search_gates_identical_and_match_single_process(tmp_path):
         torch.testing.assert_close(a0, a1, rtol=0, atol=0)
         # 3 Adam steps of lr 1e-2: the runs agree far below the step size
         torch.testing.assert_close(a0, s, rtol=0, atol=2e-3)
+
+
+def _cfg(launcher):
+    cfg = Config.fromfile(osp.join(ROOT, TINY_SEARCH))
+    cfg.launcher = launcher
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    return cfg
+
+
+def test_cpu_init_leaves_other_launchers_and_cuda_machines_to_mmengine(
+        monkeypatch):
+    cfg = _cfg('none')
+    assert not init_cpu_distributed(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = _cfg('pytorch')
+    assert not init_cpu_distributed(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert not torch_dist.is_initialized()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only machines')
+def test_cpu_init_starts_a_gloo_group(monkeypatch):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
+                           MASTER_ADDR='127.0.0.1',
+                           MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(key, value)
+    cfg = _cfg('pytorch')
+    cfg.env_cfg.dist_cfg.timeout = 60
+    try:
+        assert init_cpu_distributed(cfg)
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+        assert torch_dist.get_backend() == 'gloo'
+        # what Runner.setup_env checks before calling mmengine's init_dist
+        assert is_distributed()
+        assert not init_cpu_distributed(cfg)  # already initialised
+    finally:
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()

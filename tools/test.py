@@ -24,7 +24,8 @@ from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.utils import finalize_tool_cfg, use_fixed_architecture
+from mtlnas_mm.utils import (finalize_tool_cfg, init_cpu_distributed,
+                             use_fixed_architecture)
 
 
 def parse_args() -> argparse.Namespace:
@@ -86,6 +87,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
+    # CPU-only machines: gloo DDP, initialised here instead of by mmengine
+    init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):

@@ -12,8 +12,8 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-import mtlnas_mm  # noqa: F401  (registers components, checkpoint fix)
-from mtlnas_mm.utils import finalize_tool_cfg
+import mtlnas_mm  # noqa: F401  (registers components)
+from mtlnas_mm.utils import finalize_tool_cfg, init_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,6 +77,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
+    # CPU-only machines: gloo DDP, initialised here instead of by mmengine
+    init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

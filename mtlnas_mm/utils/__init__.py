@@ -1,8 +1,18 @@
-from .checkpoint import register_trusted_local_checkpoint_loader
-from .dist import patch_cpu_distributed_init
+"""Helpers of the tools, checkpoint loading and CPU DDP.
+
+Importing this subpackage (``import mtlnas_mm`` does) allowlists the data
+classes of mmengine's runner checkpoints for torch's ``weights_only``
+loading: additive, nothing is patched (see :mod:`.checkpoint`).
+"""
+from .checkpoint import (checkpoint_safe_globals, history_buffer_method,
+                         register_checkpoint_safe_globals)
+from .dist import init_cpu_distributed
 from .runtime import finalize_tool_cfg, set_max_iters, use_fixed_architecture
 
+register_checkpoint_safe_globals()
+
 __all__ = [
-    'register_trusted_local_checkpoint_loader', 'patch_cpu_distributed_init',
+    'checkpoint_safe_globals', 'history_buffer_method',
+    'register_checkpoint_safe_globals', 'init_cpu_distributed',
     'finalize_tool_cfg', 'set_max_iters', 'use_fixed_architecture'
 ]

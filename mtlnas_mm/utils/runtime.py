@@ -9,7 +9,10 @@ def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
                       work_dir: Optional[str]) -> Config:
     """Apply what mmseg's tools do to every config: ``cfg.launcher`` and
     the work dir (``--work-dir`` > ``cfg.work_dir`` >
-    ``./work_dirs/<config name>``)."""
+    ``./work_dirs/<config name>``).  (On machines without CUDA the tools
+    then call :func:`mtlnas_mm.utils.init_cpu_distributed`, which makes the
+    ``nccl`` backend of the configs ``gloo``.)
+    """
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
