@@ -58,7 +58,8 @@ def ensure_data(data_root: str, num_train: int, num_test: int) -> None:
     log(f'generating {num_train}+{num_test} synthetic scenes in {data_root}')
     subprocess.run([
         sys.executable,
-        osp.join(ROOT, 'tools', 'dataset_converters', 'make_synthetic_nyuv2.py'), '--out',
+        osp.join(ROOT, 'tools', 'dataset_converters',
+                 'make_synthetic_nyuv2.py'), '--out',
         data_root, '--num-train',
         str(num_train), '--num-test',
         str(num_test), '--height', '96', '--width', '128', '--seed', '0'

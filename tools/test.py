@@ -18,14 +18,14 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.utils import (finalize_tool_cfg, init_cpu_distributed,
-                             use_fixed_architecture)
+                             parse_tool_args, use_fixed_architecture)
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,21 +42,7 @@ def parse_args() -> argparse.Namespace:
         help='JSON file for the metrics (default: WORK_DIR/test_metrics.json)')
     parser.add_argument(
         '--show-dir', help='dir to save painted predictions')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy format')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_tool_args(parser)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:

@@ -5,15 +5,16 @@
 """
 import argparse
 import logging
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
-from mtlnas_mm.utils import finalize_tool_cfg, init_cpu_distributed
+from mtlnas_mm.models.search_spaces import STEPS
+from mtlnas_mm.utils import (finalize_tool_cfg, init_cpu_distributed,
+                             parse_tool_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,21 +30,7 @@ def parse_args() -> argparse.Namespace:
         'latest checkpoint in the work dir')
     parser.add_argument(
         '--amp', action='store_true', help='enable mixed precision')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy format')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_tool_args(parser)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
@@ -56,7 +43,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     if args.amp:
         wrapper = cfg.optim_wrapper
         if wrapper.get('constructor') == 'BilevelOptimWrapperConstructor':
-            for key in ('weights', 'arch'):
+            for key in STEPS:
                 wrapper[key]['type'] = 'AmpOptimWrapper'
                 wrapper[key].setdefault('loss_scale', 'dynamic')
         elif wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':

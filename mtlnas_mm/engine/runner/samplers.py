@@ -22,8 +22,8 @@ class MixedSplitSampler(Sampler):
     ``'weight'`` part and the rest the ``'arch'`` part.  Two samplers with
     the same seed and ratio, one per part, therefore always see disjoint
     images within a pass, and over many passes both see the whole set
-    (Gao et al., CVPR 2020, Sec. 4).  The pass counter advances when a part is exhausted;
-    with equal batch sizes and ``ratio=0.5`` the two parts stay in lockstep.
+    (Gao et al., CVPR 2020, Sec. 4).  The pass counter advances when a part
+    is exhausted; with equal batch sizes and ``ratio=0.5`` the two parts stay in lockstep.
 
     Distributed: each rank takes every ``world_size``-th index of its part,
     like mmengine's ``InfiniteSampler``.  The indices depend only on

@@ -84,8 +84,8 @@ def _check_values(values: dict, source: str) -> Dict[str, float]:
     return out
 
 
-def _load_baseline(baseline: Union[Baseline, str]
-                  ) -> Dict[str, Dict[str, float]]:
+def _load_baseline(
+        baseline: Union[Baseline, str]) -> Dict[str, Dict[str, float]]:
     """Read and check a baseline.
 
     Args:

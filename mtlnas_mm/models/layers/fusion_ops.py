@@ -106,8 +106,8 @@ def concat_conv1x1(inputs: Sequence[Tensor], weight: Tensor,
 class NDDRFusion(BaseModule):
     """``ReLU(BN(Conv1x1_nobias(cat[own, g_1*s_1, ..., g_k*s_k])))``.
 
-    MTL-NAS' single-sided NDDR fusion (Gao et al., CVPR 2020, Sec. 3.2).  The conv weight is
-    initialised to ``[w_t*I, (w_s/k)*I, ..., (w_s/k)*I]`` (``init=(w_t,
+    MTL-NAS' single-sided NDDR fusion (Gao et al., CVPR 2020, Sec. 3.2).
+    The conv weight is initialised to ``[w_t*I, (w_s/k)*I, ..., (w_s/k)*I]`` (``init=(w_t,
     w_s)``; MTL-NAS uses (1, 0), NDDR-CNN and the supernet baseline (0.9,
     0.1)); ``init=None`` gives Kaiming-normal (fan_out, relu).  When only
     some sources are given the conv uses only their weight columns.
@@ -164,7 +164,6 @@ class NDDRFusion(BaseModule):
         # Conv2d), which mmengine runs before the children's init_weights
         super().init_weights()
         self.reset_fusion_parameters()
-
 
     def _weight(self, slots: Sequence[int],
                 gates: Sequence[Optional[Tensor]]) -> Tensor:
@@ -276,7 +275,6 @@ class CrossStitchFusion(BaseModule):
     def init_weights(self) -> None:
         super().init_weights()
         self.reset_fusion_parameters()
-
 
     def forward(self,
                 own: Tensor,
