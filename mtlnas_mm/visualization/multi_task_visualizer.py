@@ -21,6 +21,7 @@ from mmengine.dist import master_only
 from mmengine.structures import BaseDataElement, PixelData
 from torch import Tensor
 
+from mmseg.models.utils import resize
 from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
@@ -141,7 +142,7 @@ def _fit(data, shape: Tuple[int, int]) -> Tensor:
     if data.ndim == 2:
         data = data[None]
     if tuple(data.shape[-2:]) != tuple(shape):
-        data = F.interpolate(data[None], size=shape, mode='nearest')[0]
+        data = resize(data[None], size=tuple(shape), mode='nearest')[0]
     return data
 
 

@@ -39,7 +39,7 @@ class MixedSplitSampler(Sampler):
         seed: random seed; synchronised across ranks when None.
     """
 
-    def __init__(self, dataset: Sized, part: str = 'weight',
+    def __init__(self, dataset: Sized, part: str = WEIGHT_STEP,
                  ratio: float = 0.5, shuffle: bool = True,
                  seed: Optional[int] = None) -> None:
         if part not in PARTS:
@@ -70,7 +70,7 @@ class MixedSplitSampler(Sampler):
             order = torch.randperm(self.size, generator=g).tolist()
         else:
             order = list(range(self.size))
-        if self.part == 'weight':
+        if self.part == WEIGHT_STEP:
             return order[:self.num_weight]
         return order[self.num_weight:]
 
@@ -90,7 +90,7 @@ class MixedSplitSampler(Sampler):
                                     self.world_size)
 
     def __len__(self) -> int:
-        part = self.num_weight if self.part == 'weight' else \
+        part = self.num_weight if self.part == WEIGHT_STEP else \
             self.size - self.num_weight
         return part // self.world_size
 

@@ -2,7 +2,8 @@
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+
+from mmseg.models.utils import resize
 
 
 def get_pixel_data(sample: Any, key: str) -> torch.Tensor:
@@ -31,5 +32,5 @@ def resize_to(pred: torch.Tensor, shape: torch.Size,
     """Bilinearly resize a CxHxW prediction to ``shape`` (H, W) if needed."""
     if tuple(pred.shape[-2:]) == tuple(shape):
         return pred
-    return F.interpolate(pred[None].float(), size=tuple(shape),
-                         mode='bilinear', align_corners=align_corners)[0]
+    return resize(pred[None].float(), size=tuple(shape), mode='bilinear',
+                  align_corners=align_corners, warning=False)[0]
