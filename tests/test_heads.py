@@ -143,12 +143,21 @@ def test_depth_head():
 
 
 def test_image_classification_head():
+    from mmpretrain.models.heads import StackedLinearClsHead
+    from mmpretrain.models.necks import GlobalAveragePooling
     from mtlnas_mm.models import ImageClassificationHead
     torch.manual_seed(0)
     head = MODELS.build(dict(type='ImageClassificationHead', in_channels=8,
                              num_classes=4, hidden_channels=16,
                              dropout_ratio=0.5))
     assert isinstance(head, ImageClassificationHead)
+    # wraps mmpretrain: GAP neck + fc(16) -> ReLU -> dropout -> fc(4)
+    assert isinstance(head.gap, GlobalAveragePooling)
+    assert isinstance(head.classifier, StackedLinearClsHead)
+    assert head.classifier.mid_channels == [16]
+    assert head.classifier.layers[0].dropout.p == 0.5
+    assert head.classifier.fc.fc.out_features == 4
+    assert isinstance(head.dropout, torch.nn.Identity)
     head.init_weights()
     feats = (torch.randn(3, 4, 6, 6), torch.randn(3, 8, 5, 7))
     logits = head(feats)
@@ -159,12 +168,23 @@ def test_image_classification_head():
         s.gt_label = torch.tensor([label])
     head.eval()  # no dropout: the loss is plain softmax cross-entropy
     losses = head.loss(feats, samples)
+    assert set(losses) == {'loss_ce', 'acc_cls'}
     ref = F.cross_entropy(head(feats), torch.tensor(labels))
     assert losses['loss_ce'].item() == pytest.approx(ref.item(), rel=1e-6)
     hit = (head(feats).argmax(1) == torch.tensor(labels)).float().mean()
+    assert losses['acc_cls'].shape == ()
     assert losses['acc_cls'].item() == pytest.approx(100 * hit.item())
     losses['loss_ce'].backward()
-    assert head.fc.weight.grad.abs().sum() > 0
+    assert head.classifier.fc.fc.weight.grad.abs().sum() > 0
+    assert head.classifier.layers[0].fc.weight.grad.abs().sum() > 0
+    # top-1 accuracy also when every logit is negative (mmpretrain's
+    # cal_acc would count no hit below its score threshold 0)
+    with torch.no_grad():
+        head.classifier.fc.fc.bias.fill_(-100.)[2] = -99.  # class 2 wins
+    hit = (head(feats).argmax(1) == torch.tensor(labels)).float().mean()
+    assert (head(feats) < 0).all() and hit.item() == pytest.approx(1 / 3)
+    assert head.loss(feats, samples)['acc_cls'].item() == pytest.approx(
+        100 * hit.item())
 
     scores = head.predict(feats, [s.metainfo for s in samples])
     assert torch.allclose(scores.sum(1), torch.ones(3))
@@ -175,8 +195,63 @@ def test_image_classification_head():
     samples[1].gt_label = torch.tensor([1, 2])
     with pytest.raises(ValueError, match=r'sample 1 .* shape \(2,\)'):
         head.loss(feats, samples)
+    samples[1].gt_label = torch.tensor([0.5])
+    with pytest.raises(ValueError, match=r'sample 1 .* torch\.float32'):
+        head.loss(feats, samples)
     with pytest.raises(ValueError, match='num_classes'):
         ImageClassificationHead(8, 1)
+
+
+def test_image_classification_head_classifier_config():
+    """Shorthands map onto the mmpretrain head config; an explicit
+    ``classifier`` is built in the mmpretrain scope whatever the default
+    scope; conflicting values are refused."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.models.heads import LinearClsHead
+    from mmpretrain.models.losses import LabelSmoothLoss
+    from mmseg.models.losses import CrossEntropyLoss
+    from mtlnas_mm.models import ImageClassificationHead
+    torch.manual_seed(0)
+    # the scene task's form: LinearClsHead, dropout on the pooled feature
+    head = ImageClassificationHead(8, 3, dropout_ratio=0.1,
+                                   loss=dict(type='CrossEntropyLoss'))
+    assert type(head.classifier) is LinearClsHead
+    assert head.dropout.p == 0.1
+    assert isinstance(head.classifier.loss_module, CrossEntropyLoss)
+    assert head.loss_name == 'loss_ce'
+    assert head.classifier.init_cfg['std'] == 0.01
+
+    feats = (torch.randn(4, 8, 3, 3), )
+    samples = [sample(4, 4) for _ in range(4)]
+    for s, label in zip(samples, [0, 1, 2, 1]):
+        s.gt_label = torch.tensor([label])
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        head = MODELS.build(dict(
+            type='ImageClassificationHead', in_channels=8, num_classes=3,
+            classifier=dict(type='StackedLinearClsHead', mid_channels=[6],
+                            loss=dict(type='LabelSmoothLoss',
+                                      label_smooth_val=0.1))))
+    assert head.classifier.fc.fc.in_features == 6
+    assert isinstance(head.classifier.loss_module, LabelSmoothLoss)
+    losses = head.loss(feats, samples)
+    assert set(losses) == {'loss_cls', 'acc_cls'}
+    assert losses['loss_cls'].requires_grad
+
+    with pytest.raises(ValueError, match='classifier.num_classes=4'):
+        ImageClassificationHead(8, 3, classifier=dict(num_classes=4))
+    with pytest.raises(ValueError, match='hidden_channels'):
+        ImageClassificationHead(8, 3, hidden_channels=6,
+                                classifier=dict(type='LinearClsHead'))
+    with pytest.raises(ValueError, match='classifier.dropout_rate'):
+        ImageClassificationHead(
+            8, 3, hidden_channels=6, dropout_ratio=0.5,
+            classifier=dict(dropout_rate=0.2))
+    with pytest.raises(ValueError, match='classifier.loss'):
+        ImageClassificationHead(
+            8, 3, loss=dict(type='CrossEntropyLoss'),
+            classifier=dict(loss=dict(type='CrossEntropyLoss')))
+    with pytest.raises(TypeError, match='ClsHead'):
+        ImageClassificationHead(8, 3, classifier=dict(type='NoSuchHead'))
 
 
 def test_image_caption_names_the_classes():

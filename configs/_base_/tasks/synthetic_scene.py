@@ -5,7 +5,11 @@
 #     train_dataloader = dict(dataset={{_base_.scene_dataset}})
 #     val_dataloader = dict(dataset={{_base_.scene_dataset}})
 #     val_evaluator = {{_base_.scene_evaluator}}
-# in_channels=64 is the last block of the 1/8-width VGG-16.
+# in_channels=64 is the last block of the 1/8-width VGG-16.  The head wraps
+# mmpretrain: GlobalAveragePooling -> dropout -> LinearClsHead, the loss below
+# (mmseg's CrossEntropyLoss, logged as scene.loss_ce) handed to it; another
+# mmpretrain head goes in as e.g.
+#     classifier=dict(type='StackedLinearClsHead', mid_channels=[128])
 img_classes = ('none', 'cabinet', 'bed', 'chair', 'sofa', 'table', 'box',
                'lamp', 'otherprop')
 scene_task = dict(
