@@ -16,7 +16,6 @@ import cv2
 import mmcv
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.dist import master_only
 from mmengine.structures import BaseDataElement, PixelData
 from torch import Tensor
