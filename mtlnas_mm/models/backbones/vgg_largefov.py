@@ -15,7 +15,7 @@ from .staged import StagedBackboneMixin
 class VGGLargeFOV(StagedBackboneMixin, BaseModule):
     """VGG with BatchNorm, output stride 8, as the MTL-NAS / NDDR-CNN trunk.
 
-    DeepLab-LargeFOV layout (spec section 1.1): five blocks of 3x3 conv +
+    DeepLab-LargeFOV layout (Chen et al., DeepLab, TPAMI 2018; as in MTL-NAS): five blocks of 3x3 conv +
     BN + ReLU; the pools before blocks 2-4 are 3x3 / stride 2 (padding 1),
     the pool before block 5 is 3x3 / stride 1 and block 5 convs use dilation
     2.  The pool after block 5 and fc6-fc8 belong to

@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 
 @MODELS.register_module()
 class LargeFOVHead(BaseDecodeHead):
-    """The task-specific top of DeepLab-LargeFOV (spec section 1.1).
+    """The task-specific top of DeepLab-LargeFOV (as in MTL-NAS).
 
     ``maxpool 3/s1 -> avgpool 3/s1 (count_include_pad=False) -> fc6 (3x3,
     dilation 12) + BN + ReLU + Dropout -> fc7 (1x1) + BN + ReLU + Dropout ->

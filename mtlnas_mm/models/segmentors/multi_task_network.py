@@ -14,6 +14,7 @@ from mtlnas_mm.structures import check_task_name, prediction_fields
 from ..backbones.task_columns import TaskColumns
 from ..heads.postprocess import default_img_metas, restore_prediction
 from ..utils import check_finite, refuse_legacy_state_dict
+from .task_init import load_task_checkpoints
 
 SampleList = List[SegDataSample]
 _TASK_KEYS = ('head', )
@@ -55,6 +56,12 @@ class MultiTaskNetwork(BaseModel):
         data_preprocessor: data preprocessor config.
         train_cfg: passed to the heads' ``loss``.
         test_cfg: ``dict(mode='whole')`` (the only mode).
+        init_from: ``{task: dict(checkpoint=PATH, task=NAME)}``: after the
+            usual initialisation, each listed task's column and head are
+            copied from a trained single-task checkpoint (its task
+            ``NAME``, default the same); cross-task edges keep their
+            initialisation (:func:`load_task_checkpoints`; strict, errors
+            name the checkpoint and the key).
         init_cfg: mmengine init config.
     """
 
@@ -64,6 +71,7 @@ class MultiTaskNetwork(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
+                 init_from: Optional[Dict[str, dict]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(data_preprocessor, Mapping):
             # build from mmseg's registry whatever the default scope
@@ -104,7 +112,16 @@ class MultiTaskNetwork(BaseModel):
                                 'predict')
             self.task_kinds[t] = head_kind(head)
         self.pred_fields = self._prediction_fields()
+        self.init_from = dict(init_from) if init_from else None
         self._register_load_state_dict_pre_hook(self._refuse_legacy)
+
+    def init_weights(self) -> None:
+        """mmengine's initialisation, then the single-task checkpoints of
+        ``init_from`` (the runner calls this before ``load_from`` /
+        ``resume``, which still take precedence)."""
+        super().init_weights()
+        if self.init_from:
+            load_task_checkpoints(self, self.init_from)
 
     # ------------------------------------------------------------------
     @staticmethod

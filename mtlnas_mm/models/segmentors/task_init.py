@@ -1,0 +1,118 @@
+"""Initialise the columns and heads of a multi-task network from trained
+single-task checkpoints (the MTL-NAS protocol: the search starts from
+single-task networks already trained on their tasks)."""
+from typing import Dict, Mapping, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+
+#: prefixes a network / algorithm checkpoint may carry before its keys
+_OWNER_PREFIXES = ('', 'network.')
+
+
+def _task_prefixes(network: nn.Module, task: str) -> Tuple[str, str]:
+    """This network's key prefixes of ``task``'s column and head."""
+    backbone = network.backbone
+    if not hasattr(backbone, 'columns'):
+        raise TypeError('init_from needs TaskColumns (one column per task); '
+                        f'got a shared {type(backbone).__name__}')
+    return f'backbone.columns.{task}.', f'heads.{task}.'
+
+
+def _source_state(path: str) -> Dict[str, torch.Tensor]:
+    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) \
+        else None
+    if not isinstance(state, Mapping):
+        raise ValueError(f'{path}: not a checkpoint with a state_dict')
+    return dict(state)
+
+
+def _find_prefix(state: Mapping[str, torch.Tensor], path: str, task: str,
+                 own: str) -> str:
+    """The prefix under which ``state`` holds ``own`` (``backbone.columns.
+    <task>.`` or ``heads.<task>.``), with or without an algorithm's
+    ``network.``."""
+    for owner in _OWNER_PREFIXES:
+        prefix = owner + own
+        if any(k.startswith(prefix) for k in state):
+            return prefix
+    tasks = sorted({k.split('.')[2] for k in state
+                    if k.startswith(('backbone.columns.',
+                                     'network.backbone.columns.'))
+                    and len(k.split('.')) > 3} | {
+                        k.split('.')[1] for k in state
+                        if k.startswith('heads.')})
+    raise KeyError(f'{path}: no {own}* keys for task {task!r}; the '
+                   f'checkpoint has tasks {tasks} (set init_from.<task>.task '
+                   'to the task name used when it was trained)')
+
+
+def load_task_checkpoints(network: nn.Module,
+                          init_from: Mapping[str, Mapping]) -> None:
+    """Copy each task's column and head from its single-task checkpoint.
+
+    Args:
+        network: a :class:`MultiTaskNetwork` with :class:`TaskColumns`.
+        init_from: ``{task: dict(checkpoint=PATH, task=SOURCE_TASK)}``;
+            ``task`` (default: the same name) is the task's name in the
+            checkpoint, which may be a single-task network of one or more
+            tasks, or a search / NAS algorithm checkpoint.
+
+    Every parameter and buffer of the task's column and head must be in the
+    checkpoint with the same shape, and every checkpoint key under the
+    source task's column / head must exist here; otherwise an error names
+    the checkpoint and the key.  Everything else (fusion ops, gates, other
+    tasks) keeps its initialisation.
+    """
+    own_state = network.state_dict()
+    unknown = sorted(set(init_from) - set(network.task_names))
+    if unknown:
+        raise KeyError(f'init_from: unknown task(s) {unknown}; tasks: '
+                       f'{network.task_names}')
+    for task, spec in init_from.items():
+        if isinstance(spec, str):
+            spec = dict(checkpoint=spec)
+        spec = dict(spec)
+        path = spec.pop('checkpoint', None)
+        source_task = spec.pop('task', task)
+        if path is None or spec:
+            raise KeyError(f'init_from.{task}: expected dict(checkpoint=..., '
+                           f'task=<optional>), got extra keys {sorted(spec)}')
+        state = _source_state(path)
+        loaded: Dict[str, int] = {}
+        for target, source_own in zip(
+                _task_prefixes(network, task),
+                _task_prefixes(network, source_task)):
+            source = _find_prefix(state, path, source_task, source_own)
+            targets = {k[len(target):]: k for k in own_state
+                       if k.startswith(target)}
+            sources = {k[len(source):]: k for k in state
+                       if k.startswith(source)}
+            missing = sorted(set(targets) - set(sources))
+            extra = sorted(set(sources) - set(targets))
+            if missing:
+                raise KeyError(f'{path}: no key {source + missing[0]!r} for '
+                               f'{targets[missing[0]]!r} of task {task!r} '
+                               f'({len(missing)} missing)')
+            if extra:
+                raise KeyError(f'{path}: key {sources[extra[0]]!r} maps to '
+                               f'nothing of task {task!r} (no '
+                               f'{target + extra[0]!r}; {len(extra)} such '
+                               'keys)')
+            for rest, key in targets.items():
+                value = state[sources[rest]]
+                if value.shape != own_state[key].shape:
+                    raise ValueError(
+                        f'{path}: key {sources[rest]!r} has shape '
+                        f'{tuple(value.shape)}, {key!r} has '
+                        f'{tuple(own_state[key].shape)}')
+                own_state[key].copy_(value)
+            loaded[target] = len(targets)
+        print_log(
+            f'init_from: task {task!r} <- {path} (task {source_task!r}): ' +
+            ', '.join(f'{n} tensors of {p}*' for p, n in loaded.items()),
+            logger='current')
+

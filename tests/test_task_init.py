@@ -1,0 +1,150 @@
+"""A search (and NDDR-CNN) starts from separately trained single-task
+networks: loading is strict and per task, and at step 0 the search model
+computes what the single-task networks compute."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mtlnas_mm  # noqa: F401
+from mmseg.registry import MODELS
+
+BACKBONE = dict(type='VGGLargeFOV', base_channels=4)
+HEADS = dict(
+    seg=dict(type='LargeFOVHead', in_channels=32, channels=8,
+             num_classes=5, fc6_dilation=2),
+    normal=dict(type='DenseRegressionHead', task='normal',
+                decoder=dict(type='LargeFOVHead', in_channels=32,
+                             channels=8, fc6_dilation=2)))
+SEARCH_EDGES = dict(type='FusionEdges', fusion=dict(type='nddr',
+                                                    init=(1.0, 0.0)))
+
+
+def network(tasks, edges=None, **kw):
+    return dict(type='MultiTaskNetwork',
+                tasks={t: dict(head=HEADS[t]) for t in tasks},
+                backbone=dict(type='TaskColumns', backbone=BACKBONE,
+                              edges=edges), **kw)
+
+
+def train_single(task, path, seed):
+    """A single-task network trained apart (a few SGD steps on its own
+    loss, so BN statistics and weights differ from any init)."""
+    torch.manual_seed(seed)
+    model = MODELS.build(network([task]))
+    model.init_weights()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(3):
+        out = model(torch.randn(2, 3, 32, 32, generator=g), mode='tensor')
+        loss = out[task].pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.save({'state_dict': model.state_dict()}, path)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def singles(tmp_path_factory):
+    root = tmp_path_factory.mktemp('singles')
+    return {t: (train_single(t, str(root / f'{t}.pth'), seed),
+                str(root / f'{t}.pth'))
+            for t, seed in (('seg', 1), ('normal', 2))}
+
+
+def test_search_at_step_0_equals_the_single_task_networks(singles):
+    init_from = {t: dict(checkpoint=p) for t, (_, p) in singles.items()}
+    torch.manual_seed(5)
+    search = MODELS.build(dict(
+        type='MTLNAS',
+        network=network(['seg', 'normal'], SEARCH_EDGES,
+                        init_from=init_from)))
+    search.init_weights()
+    search.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = search(x, mode='tensor')
+        ref = {t: m(x, mode='tensor')[t] for t, (m, _) in singles.items()}
+    # with fusion init (1, 0) each of the 13 fusion ops is ReLU(BN(own)) with
+    # fresh BN statistics (mean 0, var 1): own / sqrt(1 + eps) on a
+    # non-negative input, so the columns differ from the single-task ones
+    # by that factor per layer (eps = 1e-3, the fusion BN's): 0.65 % at the
+    # last layer; allow twice that through the heads
+    shrink = 1 - (1 + 1e-3)**-6.5
+    for t in ('seg', 'normal'):
+        assert out[t].shape == ref[t].shape
+        rel = (out[t] - ref[t]).norm() / ref[t].norm()
+        assert rel < 2 * shrink, (t, rel)
+    # ... and a random search model is far from them
+    torch.manual_seed(6)
+    fresh = MODELS.build(dict(type='MTLNAS', network=network(
+        ['seg', 'normal'], SEARCH_EDGES))).eval()
+    with torch.no_grad():
+        far = fresh(x, mode='tensor')['seg']
+    assert (far - ref['seg']).norm() / ref['seg'].norm() > 0.1
+
+
+def test_nddr_from_single_tasks_and_task_renaming(singles):
+    """A baseline network loads the same way; a task may come from a
+    checkpoint that named it differently."""
+    seg_model, seg_path = singles['seg']
+    nddr = dict(type='FusionEdges', gate_mode='ones',
+                fusion_layers='block_ends',
+                connectivity=dict(same_layer_only=True))
+    model = MODELS.build(network(['seg', 'normal'], nddr, init_from=dict(
+        seg=dict(checkpoint=seg_path),
+        normal=dict(checkpoint=singles['normal'][1]))))
+    model.init_weights()
+    for k, v in seg_model.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    # the seg checkpoint used for a task called 'parts'
+    heads = dict(HEADS, parts=HEADS['seg'])
+    cfg = dict(type='MultiTaskNetwork',
+               tasks=dict(parts=dict(head=heads['parts'])),
+               backbone=dict(type='TaskColumns', backbone=BACKBONE),
+               init_from=dict(parts=dict(checkpoint=seg_path, task='seg')))
+    parts = MODELS.build(cfg)
+    parts.init_weights()
+    assert torch.equal(parts.heads['parts'].conv_seg.weight,
+                       seg_model.heads['seg'].conv_seg.weight)
+
+
+def test_bad_checkpoints_name_the_file_and_key(singles, tmp_path):
+    seg_path = singles['seg'][1]
+
+    def build(**init_from):
+        model = MODELS.build(network(['seg', 'normal'], SEARCH_EDGES,
+                                     init_from=init_from))
+        model.init_weights()
+
+    with pytest.raises(KeyError, match=r"seg\.pth: no backbone\.columns\."
+                       r"normal\.\* keys"
+                       r".*tasks \['seg'\]"):
+        build(normal=dict(checkpoint=seg_path))
+    # a shape mismatch (a 3-class head) names both keys
+    state = torch.load(seg_path)['state_dict']
+    w = 'heads.seg.conv_seg.weight'
+    state[w] = state[w][:3]
+    bad = str(tmp_path / 'bad_shape.pth')
+    torch.save({'state_dict': state}, bad)
+    with pytest.raises(ValueError, match=r"bad_shape\.pth: key 'heads\.seg"
+                       r"\.conv_seg\.weight' has shape \(3,"):
+        build(seg=dict(checkpoint=bad))
+    # a key of the task that maps nowhere here
+    state = torch.load(seg_path)['state_dict']
+    state['heads.seg.extra.weight'] = torch.zeros(1)
+    extra = str(tmp_path / 'extra.pth')
+    torch.save({'state_dict': state}, extra)
+    with pytest.raises(KeyError, match=r"extra\.pth: key 'heads\.seg\.extra"
+                       r"\.weight' maps to nothing"):
+        build(seg=dict(checkpoint=extra))
+    # a missing tensor of the column
+    state = torch.load(seg_path)['state_dict']
+    del state['backbone.columns.seg.features.0.conv.weight']
+    missing = str(tmp_path / 'missing.pth')
+    torch.save({'state_dict': state}, missing)
+    with pytest.raises(KeyError, match=r"missing\.pth: no key 'backbone\."
+                       r"columns\.seg\.features\.0\.conv\.weight'"):
+        build(seg=dict(checkpoint=missing))
+    with pytest.raises(KeyError, match='unknown task'):
+        build(depth=dict(checkpoint=seg_path))
