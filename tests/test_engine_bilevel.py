@@ -1,5 +1,6 @@
 """Bilevel optimizer constructor, training step and split sampler."""
 import copy
+import itertools
 
 import pytest
 import torch
@@ -171,13 +172,51 @@ def test_mixed_split_sampler_parts_are_disjoint_and_cover():
     data = list(range(11))
     w = MixedSplitSampler(data, part='weight', seed=3)
     a = MixedSplitSampler(data, part='arch', seed=3)
-    for pass_idx in range(3):
-        wi, ai = w.part_indices(pass_idx), a.part_indices(pass_idx)
+    for round_idx in range(3):
+        wi, ai = w.part_indices(round_idx), a.part_indices(round_idx)
         assert not set(wi) & set(ai)
         assert sorted(wi + ai) == data
-    assert w.part_indices(0) != w.part_indices(1)  # redrawn per pass
+    assert w.part_indices(0) != w.part_indices(1)  # redrawn per round
     it = iter(w)
     first = [next(it) for _ in range(len(w.part_indices(0)))]
     assert first == w.part_indices(0)
     with pytest.raises(ValueError, match='part'):
         MixedSplitSampler(data, part='val')
+
+
+@pytest.mark.parametrize('size', [5, 11, 60, 240, 794, 795])
+@pytest.mark.parametrize('batch_size', [1, 2, 3, 8])
+@pytest.mark.parametrize('world_size', [1, 2])
+def test_weight_and_arch_batches_never_share_an_image(
+        size, batch_size, world_size, monkeypatch):
+    """In every iteration, over all ranks, the weight batches and the
+    architecture batches are disjoint, whatever the set and batch size
+    (before, the two streams drifted apart at pass boundaries); each round
+    shows the larger part completely."""
+    from mtlnas_mm.engine.runner import samplers
+    data = list(range(size))
+    streams = {}
+    for part in ('weight', 'arch'):
+        streams[part] = []
+        for rank in range(world_size):
+            monkeypatch.setattr(samplers, 'get_dist_info',
+                                lambda r=rank: (r, world_size))
+            streams[part].append(MixedSplitSampler(
+                data, part=part, batch_size=batch_size, seed=7))
+    rounds = streams['weight'][0].round_iters
+    assert rounds == streams['arch'][0].round_iters
+    for it in range(3 * rounds + 2):
+        batch = {part: {i for s in samplers_ for i in s.batch_indices(it)}
+                 for part, samplers_ in streams.items()}
+        assert not batch['weight'] & batch['arch'], it
+    larger = max(streams.values(), key=lambda s: len(s[0].part_indices(0)))
+    seen = {i for it in range(rounds) for s in larger
+            for i in s.batch_indices(it)}
+    assert seen == set(larger[0].part_indices(0))
+    # the iterator yields the batches in order, and skip() resumes exactly
+    sampler = streams['arch'][0]
+    flat = list(itertools.islice(iter(sampler), 5 * batch_size))
+    assert flat == [i for it in range(5) for i in sampler.batch_indices(it)]
+    sampler.skip(2 * batch_size)
+    assert list(itertools.islice(iter(sampler), batch_size)) == \
+        sampler.batch_indices(2)

@@ -48,7 +48,8 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
 
     * ``split='mixed'`` (default, MTL-NAS): the training data set is split
       ``ratio : 1-ratio`` by two :class:`MixedSplitSampler` s that share a
-      seed, redrawn every pass.  The ``sampler`` of ``train_dataloader`` is
+      seed, redrawn every round; the two batches of an iteration never
+      share an image.  The ``sampler`` of ``train_dataloader`` is
       replaced; batch size, workers and pipeline are shared.
     * ``arch_dataloader=dict(...)``: a separate dataloader config (for
       example another list file or ``indices=``); the train dataloader is
@@ -111,10 +112,13 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
                                 'train_dataloader as a config dict')
             dataloader = copy.deepcopy(dict(dataloader))
             arch_dataloader = copy.deepcopy(dataloader)
-            dataloader['sampler'] = dict(
-                type='MixedSplitSampler', part=WEIGHT_STEP, ratio=ratio)
-            arch_dataloader['sampler'] = dict(
-                type='MixedSplitSampler', part=ARCH_STEP, ratio=ratio)
+            # both parts advance one batch per iteration: disjoint batches
+            batch_size = dataloader.get('batch_size', 1)
+            for loader, part in ((dataloader, WEIGHT_STEP),
+                                 (arch_dataloader, ARCH_STEP)):
+                loader['sampler'] = dict(
+                    type='MixedSplitSampler', part=part, ratio=ratio,
+                    batch_size=batch_size)
         super().__init__(runner, dataloader, max_iters, val_begin,
                          val_interval, dynamic_intervals)
         if isinstance(arch_dataloader, dict):

@@ -1,5 +1,5 @@
 """Samplers that split one training set into a weight half and an
-architecture half, redrawn every pass (MTL-NAS ``ARCH.MIXED_DATA``)."""
+architecture half, redrawn every round (MTL-NAS ``ARCH.MIXED_DATA``)."""
 import itertools
 from typing import Iterator, Optional, Sized
 
@@ -15,33 +15,39 @@ PARTS = (WEIGHT_STEP, ARCH_STEP)
 
 @DATA_SAMPLERS.register_module()
 class MixedSplitSampler(Sampler):
-    """Infinite sampler over one part of a per-pass random split.
+    """Infinite sampler over one part of a per-round random split.
 
-    In pass ``e`` the indices ``0..n-1`` are permuted with a generator
-    seeded by ``seed + e``; the first ``round(n * ratio)`` form the
-    ``'weight'`` part and the rest the ``'arch'`` part.  Two samplers with
-    the same seed and ratio, one per part, therefore always see disjoint
-    images within a pass, and over many passes both see the whole set
-    (Gao et al., CVPR 2020, Sec. 4).  The pass counter advances when a part
-    is exhausted; with equal batch sizes and ``ratio=0.5`` the two parts stay in lockstep.
+    In round ``r`` the indices ``0..n-1`` are permuted with a generator
+    seeded by ``seed + r``; the first ``round(n * ratio)`` form the
+    ``'weight'`` part and the rest the ``'arch'`` part.  A round lasts
+    ``ceil(max(part sizes) / (batch_size * world_size))`` iterations for
+    *both* parts (the larger part is seen once, the smaller one cycles),
+    so the two samplers of a search (same seed, ratio and batch size, one
+    per part) are in the same round at every iteration: the weight batch
+    and the architecture batch of an iteration never share an image,
+    whatever the set size and the batch size (MTL-NAS ``ARCH.MIXED_DATA``,
+    Gao et al., CVPR 2020, Sec. 4).  Over many rounds both parts see the
+    whole set.
 
-    Distributed: each rank takes every ``world_size``-th index of its part,
-    like mmengine's ``InfiniteSampler``.  The indices depend only on
-    ``(seed, pass, position)``, so a resumed run that skips the consumed
-    batches continues with the same data.
+    Distributed: each rank takes its own ``batch_size`` slice of the part
+    in every iteration.  The indices depend only on ``(seed, iteration,
+    rank)``, so a resumed run that skips the consumed batches continues
+    with the same data.
 
     Args:
         dataset: the data set to split.
         part: ``'weight'`` or ``'arch'``.
-        ratio: fraction of each pass given to the weight part.
-        shuffle: redraw the split every pass (False: a fixed split in
+        ratio: fraction of each round given to the weight part.
+        batch_size: images per iteration and rank (the loader's; set by
+            :class:`BilevelIterBasedTrainLoop`).
+        shuffle: redraw the split every round (False: a fixed split in
             index order, for debugging).
         seed: random seed; synchronised across ranks when None.
     """
 
     def __init__(self, dataset: Sized, part: str = WEIGHT_STEP,
-                 ratio: float = 0.5, shuffle: bool = True,
-                 seed: Optional[int] = None) -> None:
+                 ratio: float = 0.5, batch_size: int = 1,
+                 shuffle: bool = True, seed: Optional[int] = None) -> None:
         if part not in PARTS:
             raise ValueError(
                 f'MixedSplitSampler: part must be one of {PARTS}, got '
@@ -49,6 +55,9 @@ class MixedSplitSampler(Sampler):
         if not 0.0 < ratio < 1.0:
             raise ValueError(
                 f'MixedSplitSampler: ratio must be in (0, 1), got {ratio}')
+        if batch_size < 1:
+            raise ValueError('MixedSplitSampler: batch_size must be >= 1, '
+                             f'got {batch_size}')
         self.size = len(dataset)
         self.num_weight = int(round(self.size * ratio))
         if self.num_weight == 0 or self.num_weight == self.size:
@@ -57,16 +66,21 @@ class MixedSplitSampler(Sampler):
                 f'cannot be split with ratio {ratio} (one part is empty)')
         self.part = part
         self.ratio = ratio
+        self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.seed = sync_random_seed() if seed is None else seed
         self.rank, self.world_size = get_dist_info()
+        per_iter = self.batch_size * self.world_size
+        largest = max(self.num_weight, self.size - self.num_weight)
+        #: iterations per round, the same for both parts
+        self.round_iters = -(-largest // per_iter)
         self._skip = 0
 
-    def part_indices(self, pass_idx: int) -> list:
-        """Indices of this sampler's part in pass ``pass_idx``."""
+    def part_indices(self, round_idx: int) -> list:
+        """Indices of this sampler's part in round ``round_idx``."""
         if self.shuffle:
             g = torch.Generator()
-            g.manual_seed(self.seed + pass_idx)
+            g.manual_seed(self.seed + round_idx)
             order = torch.randperm(self.size, generator=g).tolist()
         else:
             order = list(range(self.size))
@@ -74,9 +88,13 @@ class MixedSplitSampler(Sampler):
             return order[:self.num_weight]
         return order[self.num_weight:]
 
-    def _infinite(self) -> Iterator[int]:
-        for pass_idx in itertools.count():
-            yield from self.part_indices(pass_idx)
+    def batch_indices(self, iteration: int) -> list:
+        """This rank's indices of iteration ``iteration``."""
+        round_idx, step = divmod(iteration, self.round_iters)
+        part = self.part_indices(round_idx)
+        start = (step * self.world_size + self.rank) * self.batch_size
+        return [part[(start + k) % len(part)]
+                for k in range(self.batch_size)]
 
     def skip(self, num_indices: int) -> None:
         """Make the next iterator start ``num_indices`` (of this rank)
@@ -85,14 +103,12 @@ class MixedSplitSampler(Sampler):
         self._skip = int(num_indices)
 
     def __iter__(self) -> Iterator[int]:
-        start, self._skip = self.rank + self._skip * self.world_size, 0
-        yield from itertools.islice(self._infinite(), start, None,
-                                    self.world_size)
+        first, self._skip = self._skip // self.batch_size, 0
+        for iteration in itertools.count(first):
+            yield from self.batch_indices(iteration)
 
     def __len__(self) -> int:
-        part = self.num_weight if self.part == WEIGHT_STEP else \
-            self.size - self.num_weight
-        return part // self.world_size
+        return self.round_iters * self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
-        """Not used: the sampler is infinite and seeds each pass itself."""
+        """Not used: the sampler is infinite and seeds each round itself."""
