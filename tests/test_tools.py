@@ -61,3 +61,25 @@ def test_tools_name_missing_files(tmp_path):
         text=True, timeout=300)
     assert proc.returncode != 0
     assert 'checkpoint file' in proc.stderr and 'nope.pth' in proc.stderr
+
+
+def test_demo_never_writes_into_a_data_root_it_did_not_create(tmp_path):
+    """A real data set lacking the generated lists (here: a fake NYUv2
+    copy) is refused with a message; every file there stays untouched."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'demo', osp.join(ROOT, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    real = tmp_path / 'nyu_v2'
+    (real / 'list').mkdir(parents=True)
+    lists = {'list/training_seg.txt': 'img/1.png label/1.png\n',
+             'list/testing_seg.txt': 'img/2.png label/2.png\n'}
+    for name, text in lists.items():
+        (real / name).write_text(text)
+    before = sorted(p.relative_to(real) for p in real.rglob('*'))
+    with pytest.raises(SystemExit, match='not created by the demo'):
+        demo.ensure_data(str(real), 2, 1)
+    assert sorted(p.relative_to(real) for p in real.rglob('*')) == before
+    for name, text in lists.items():
+        assert (real / name).read_text() == text
