@@ -311,3 +311,22 @@ def test_shipped_configs_build_multi_task_evaluator(config):
         names = [type(m).__name__ for m in ev.metrics]
         assert names[:2] == ['IoUMetric', 'SurfaceNormalMetric'], names
         assert len(cfg.model.tasks) == len(names), names
+
+
+def test_all_class_miou_counts_absent_classes_as_zero():
+    """3 classes, class 2 absent from labels and predictions: mmseg's mIoU
+    averages the two that occur, the paper's counting all three."""
+    from mtlnas_mm.evaluation.metrics import AllClassIoUMetric
+    metric = AllClassIoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = dict(classes=('a', 'b', 'c'))
+    gt = torch.tensor([[0, 0, 1, 1]])
+    pred = torch.tensor([[0, 1, 1, 1]])
+    s = SegDataSample()
+    s.gt_sem_seg = PixelData(data=gt)
+    s.pred_sem_seg = PixelData(data=pred)
+    metric.process([], [s.to_dict()])
+    out = metric.evaluate(1)
+    # IoU(a) = 1/2, IoU(b) = 2/3, c absent
+    assert out['mIoU'] == pytest.approx(100 * (1 / 2 + 2 / 3) / 2, abs=0.01)
+    assert out['mIoU_all'] == pytest.approx(100 * (1 / 2 + 2 / 3) / 3,
+                                            abs=0.01)

@@ -1,9 +1,10 @@
 """Dense task metrics (registered in mmseg's METRICS)."""
 from .dense_metric import BaseDenseMetric
 from .depth_metric import PooledDepthMetric
+from .iou_metric import AllClassIoUMetric
 from .normal_metric import SurfaceNormalMetric, normal_angles
 
 __all__ = [
-    'BaseDenseMetric', 'SurfaceNormalMetric', 'PooledDepthMetric',
-    'normal_angles'
+    'AllClassIoUMetric', 'BaseDenseMetric', 'SurfaceNormalMetric',
+    'PooledDepthMetric', 'normal_angles'
 ]
