@@ -310,7 +310,8 @@ def test_shipped_configs_build_multi_task_evaluator(config):
         assert isinstance(ev, MultiTaskEvaluator), key
         names = [type(m).__name__ for m in ev.metrics]
         assert names[:2] == ['IoUMetric', 'SurfaceNormalMetric'], names
-        assert len(cfg.model.tasks) == len(names), names
+        network = cfg.model.get('network', cfg.model)  # search: algorithm
+        assert len(network.tasks) == len(names), names
 
 
 def test_all_class_miou_counts_absent_classes_as_zero():
