@@ -83,3 +83,23 @@ def test_demo_never_writes_into_a_data_root_it_did_not_create(tmp_path):
     assert sorted(p.relative_to(real) for p in real.rglob('*')) == before
     for name, text in lists.items():
         assert (real / name).read_text() == text
+
+
+def test_compare_seeds_mean_and_std_by_hand():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'compare_seeds',
+        osp.join(ROOT, 'tools', 'analysis_tools', 'compare_seeds.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    runs = {'a': [dict(mIoU=10.0, mean=30.0), dict(mIoU=14.0, mean=32.0),
+                  dict(mIoU=12.0, mean=31.0)],
+            'b': [dict(mIoU=20.0, mean=20.0), dict(mIoU=20.0, mean=22.0),
+                  dict(mIoU=23.0, mean=21.0)]}
+    summary = tool.summarize(runs)
+    assert summary['a']['mIoU'] == dict(mean=12.0, std=2.0, n=3)
+    assert summary['b']['mIoU']['mean'] == pytest.approx(21.0)
+    assert summary['b']['mIoU']['std'] == pytest.approx(3 ** 0.5)
+    text = tool.table(summary)
+    assert '| a | 12.00 +- 2.00 | 31.00 +- 1.00 |' in text
+    assert 'n=3 seeds' in text

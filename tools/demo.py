@@ -162,7 +162,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     log(f'derived architecture: {len(arch.kept)}/{len(arch.edges)} edges '
         f'kept -> {arch_file}')
     model.search_space.eval_gate_mode = 'sigmoid'
-    results['MTL-NAS supernet (sigmoid gates)'] = evaluate(runner)
+    results['MTL-NAS searched, soft gates (sigmoid)'] = evaluate(runner)
     model.search_space.eval_gate_mode = 'hard'
     results['MTL-NAS derived (alpha>0, no retraining)'] = evaluate(runner)
     pictures.append(

@@ -1,0 +1,126 @@
+"""Train and test several configs over several seeds; mean +- std per metric.
+
+    python tools/analysis_tools/compare_seeds.py CONFIG [CONFIG ...]
+        --seeds 0 1 2 [--work-dir DIR] [--iters N] [--names A B ...]
+        [--out results.json] [--cfg-options k=v ...]
+
+Every config is trained (``runner.train()``) and tested (``runner.test()``)
+once per seed with ``randomness.seed`` set, the same data, schedule and
+``--cfg-options`` for all; a search config is tested as it is evaluated
+without retraining (its search space's eval mode, e.g. MTL-NAS's
+``alpha > 0`` gates).  One seed's difference on a small test set is noise:
+compare models by the mean and the spread over seeds.  Prints one table
+(mean +- sample std, n seeds) and writes every run's metrics as JSON.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import time
+from typing import Dict, List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mtlnas_mm  # noqa: F401
+from mtlnas_mm.utils import set_max_iters
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='+')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--names', nargs='+', default=None,
+                        help='row names (default: the config file names)')
+    parser.add_argument('--work-dir', default='work_dirs/compare_seeds')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='shorten / lengthen every schedule')
+    parser.add_argument('--out', default=None,
+                        help='JSON file (default: WORK_DIR/results.json)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='applied to every config, xxx=yyy format')
+    args = parser.parse_args(argv)
+    if args.names is not None and len(args.names) != len(args.configs):
+        parser.error('--names needs one name per config')
+    return args
+
+
+def run_one(config: str, seed: int, work_dir: str, iters: Optional[int],
+            options: Optional[dict]) -> Dict[str, float]:
+    """Train and test ``config`` with ``seed``; the test metrics."""
+    cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(options)
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=seed)
+    cfg.experiment_name = f'seed{seed}_{time.time_ns()}'
+    if iters is not None:
+        set_max_iters(cfg, iters, validate=False)
+        cfg.default_hooks.checkpoint.interval = iters
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {k: float(v) for k, v in runner.test().items()}
+
+
+def summarize(runs: Dict[str, List[Dict[str, float]]]
+              ) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{model: {metric: dict(mean, std, n)}}`` over the seeds."""
+    out = {}
+    for name, metrics in runs.items():
+        keys = [k for k in metrics[0] if all(k in m for m in metrics)]
+        out[name] = {}
+        for k in keys:
+            values = [m[k] for m in metrics]
+            out[name][k] = dict(
+                mean=statistics.fmean(values),
+                std=statistics.stdev(values) if len(values) > 1 else 0.0,
+                n=len(values))
+    return out
+
+
+def table(summary: Dict[str, Dict[str, Dict[str, float]]],
+          columns: Optional[List[str]] = None) -> str:
+    """A markdown table of mean +- std."""
+    names = list(summary)
+    columns = columns or [k for k in summary[names[0]]
+                          if all(k in summary[n] for n in names)]
+    n = summary[names[0]][columns[0]]['n'] if columns else 0
+    lines = [f'| model (n={n} seeds) | ' + ' | '.join(columns) + ' |',
+             '|---|' + '---:|' * len(columns)]
+    for name in names:
+        cells = [f'{summary[name][c]["mean"]:.2f} +- '
+                 f'{summary[name][c]["std"]:.2f}' for c in columns]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    names = args.names or [
+        osp.splitext(osp.basename(c))[0] for c in args.configs
+    ]
+    for config in args.configs:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config file {config} does not exist')
+    runs: Dict[str, List[Dict[str, float]]] = {n: [] for n in names}
+    for seed in args.seeds:
+        for name, config in zip(names, args.configs):
+            work_dir = osp.join(args.work_dir, name, f'seed{seed}')
+            runs[name].append(
+                run_one(config, seed, work_dir, args.iters,
+                        args.cfg_options))
+    summary = summarize(runs)
+    print(table(summary))
+    out = args.out or osp.join(args.work_dir, 'results.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(dict(seeds=args.seeds, configs=dict(zip(names,
+                                                          args.configs)),
+                       runs=runs, summary=summary), f, indent=2)
+    print(f'results: {out}')
+    return summary
+
+
+if __name__ == '__main__':
+    main()
