@@ -6,7 +6,10 @@
 
 Every config is trained (``runner.train()``) and tested (``runner.test()``)
 once per seed with ``randomness.seed`` set, the same data, schedule and
-``--cfg-options`` for all; a search config is tested as it is evaluated
+``--cfg-options`` for all (``{seed}`` in a value becomes the seed, e.g.
+``model.network.init_from.seg.checkpoint=work_dirs/st/seed{seed}/iter_600.pth``
+to start each seed's search from the same seed's single-task run); a
+search config is tested as it is evaluated
 without retraining (its search space's eval mode, e.g. MTL-NAS's
 ``alpha > 0`` gates).  One seed's difference on a small test set is noise:
 compare models by the mean and the spread over seeds.  Prints one table
@@ -51,7 +54,12 @@ def run_one(config: str, seed: int, work_dir: str, iters: Optional[int],
     """Train and test ``config`` with ``seed``; the test metrics."""
     cfg = Config.fromfile(config)
     if options:
-        cfg.merge_from_dict(options)
+        # '{seed}' in a value names this seed's file (e.g. the checkpoint
+        # of the same seed's single-task run for init_from / load_from)
+        cfg.merge_from_dict({
+            k: v.replace('{seed}', str(seed)) if isinstance(v, str) else v
+            for k, v in options.items()
+        })
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
     cfg.experiment_name = f'seed{seed}_{time.time_ns()}'

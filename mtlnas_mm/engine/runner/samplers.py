@@ -29,8 +29,8 @@ class MixedSplitSampler(Sampler):
     Gao et al., CVPR 2020, Sec. 4).  Over many rounds both parts see the
     whole set.
 
-    Distributed: each rank takes its own ``batch_size`` slice of the part
-    in every iteration.  The indices depend only on ``(seed, iteration,
+    Distributed: the ``batch_size * world_size`` positions of an iteration
+    are dealt to the ranks in turn.  The indices depend only on ``(seed, iteration,
     rank)``, so a resumed run that skips the consumed batches continues
     with the same data.
 
@@ -92,8 +92,10 @@ class MixedSplitSampler(Sampler):
         """This rank's indices of iteration ``iteration``."""
         round_idx, step = divmod(iteration, self.round_iters)
         part = self.part_indices(round_idx)
-        start = (step * self.world_size + self.rank) * self.batch_size
-        return [part[(start + k) % len(part)]
+        # the iteration's positions, dealt to the ranks in turn (as
+        # mmengine's InfiniteSampler deals indices)
+        start = step * self.batch_size * self.world_size + self.rank
+        return [part[(start + k * self.world_size) % len(part)]
                 for k in range(self.batch_size)]
 
     def skip(self, num_indices: int) -> None:
