@@ -1,28 +1,34 @@
-"""The main job on the embedded default: MTL-NAS on generated NYUv2-like data.
+"""The main job on the embedded default: MTL-NAS on generated NYUv2-like
+data, following the paper's protocol.
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--iters N]
+    python tools/demo.py [--work-dir work_dirs/demo] [--iters N] [--seed S]
 
 1. generates a small synthetic NYUv2 set (layout of the official release)
-   unless it already exists;
-2. trains the single-task and NDDR-CNN baselines and runs the MTL-NAS search
-   (architecture + weights, minimum entropy), all for the same number of
-   iterations with the same data, heads, losses and metrics;
-3. derives the searched architecture (edges with alpha > 0) and evaluates it
-   directly, without retraining, both as the search model in eval mode and
-   rebuilt as a fixed architecture from the exported file; also evaluates
-   the search model with soft sigmoid gates (the search-evaluation gap);
-4. prints one table (all metrics + delta_m against the single-task
-   baseline) and writes it, the architecture, gate curves and prediction
-   pictures under the work dir.
+   in a new directory, unless a complete one exists (it never writes into a
+   directory it did not create);
+2. stage 1: trains the single-task pair (N iterations);
+3. stage 2, N more iterations each, all from the stage-1 networks
+   (``init_from``: columns and heads): the single-task pair continued,
+   NDDR-CNN, the MTL-NAS search (architecture + weights, minimum entropy)
+   and a random architecture with as many edges as the searched one;
+4. evaluates the searched architecture without retraining (alpha > 0; also
+   with soft sigmoid gates, the search-evaluation gap, and rebuilt from the
+   exported file);
+5. prints one table (all metrics, per-task and overall delta_m against the
+   single-task pair of the same budget) and writes it, the architecture,
+   gate curves and prediction pictures under the work dir.
+
+One seed; ``tools/analysis_tools/compare_seeds.py`` repeats runs over seeds.
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -118,13 +124,48 @@ def predictions_picture(runner: Runner, out: str, title: str,
     return draw_predictions(samples, out=out, title=title, dataset_meta=meta)
 
 
+#: metrics of each task in the table (and in its per-task delta_m)
+TASK_COLUMNS = {
+    'seg': ['mIoU', 'aAcc'],
+    'normal': ['mean', 'median', 'rmse', 'within_11.25', 'within_22.5',
+               'within_30'],
+}
+
+
+def add_gains(results: Dict[str, Dict[str, float]], base_row: str) -> None:
+    """delta_m of every row against ``base_row``: overall (every column)
+    and per task (that task's columns)."""
+    base = results[base_row]
+    for m in results.values():
+        m['delta_m'] = delta_m(m, {k: base[k] for k in COLUMNS if k in base})
+        for task, keys in TASK_COLUMNS.items():
+            m[f'delta_m/{task}'] = delta_m(m, {k: base[k] for k in keys})
+
+
 def table(rows: Dict[str, Dict[str, float]]) -> PrettyTable:
     cols = [c for c in COLUMNS if any(c in m for m in rows.values())]
-    t = PrettyTable(['model'] + cols + ['delta_m %'])
+    gains = ['delta_m/seg', 'delta_m/normal', 'delta_m']
+    t = PrettyTable(['model'] + cols + [f'{g} %' for g in gains])
     for name, m in rows.items():
         t.add_row([name] + [f'{m[c]:.2f}' if c in m else '-' for c in cols]
-                  + [f'{m["delta_m"]:+.2f}' if 'delta_m' in m else '-'])
+                  + [f'{m[g]:+.2f}' if g in m else '-' for g in gains])
     return t
+
+
+def random_architecture(arch: Architecture, seed: int) -> Architecture:
+    """As many kept edges as ``arch``, drawn uniformly from its candidates
+    (the standard check that the search itself helps)."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(arch.edges), generator=g).tolist()
+    kept = [arch.edges[i] for i in sorted(order[:len(arch.kept)])]
+    return Architecture(arch.edges, kept, tasks=arch.tasks,
+                        meta=dict(random_seed=seed))
+
+
+def train_and_test(cfg: Config) -> Tuple[Runner, Dict[str, float]]:
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner, evaluate(runner)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
@@ -133,28 +174,49 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                                                        'demo'))
     parser.add_argument('--data-root',
                         default=osp.join(ROOT, 'data', 'synthetic_nyuv2'))
-    parser.add_argument('--iters', type=int, default=600)
+    parser.add_argument('--iters', type=int, default=600,
+                        help='iterations of every stage')
     parser.add_argument('--num-train', type=int, default=240)
     parser.add_argument('--num-test', type=int, default=60)
+    parser.add_argument('--seed', type=int, default=1,
+                        help='randomness.seed of every run')
     args = parser.parse_args(argv)
     t0 = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
     ensure_data(args.data_root, args.num_train, args.num_test)
 
+    def cfg_of(name: str, stage: str) -> Config:
+        cfg = make_cfg(name, args.work_dir, args.data_root, args.iters)
+        cfg.work_dir = osp.join(args.work_dir, stage)
+        cfg.randomness = dict(seed=args.seed)
+        return cfg
+
     results: Dict[str, Dict[str, float]] = {}
     pictures: List[str] = []
-    for name, label in (('single-task', 'single-task'),
-                        ('nddr', 'NDDR-CNN')):
-        log(f'training {label} for {args.iters} iterations')
-        runner = Runner.from_cfg(
-            make_cfg(name, args.work_dir, args.data_root, args.iters))
-        runner.train()
-        results[label] = evaluate(runner)
+    n = args.iters
+    # 1. the single-task networks, trained on their tasks
+    log(f'stage 1: training the single-task pair for {n} iterations')
+    _, results[f'single-task ({n} it)'] = train_and_test(
+        cfg_of('single-task', 'single-task'))
+    single_ckpt = osp.join(args.work_dir, 'single-task', f'iter_{n}.pth')
+    init_from = {t: dict(checkpoint=single_ckpt) for t in ('seg', 'normal')}
 
-    log(f'MTL-NAS search for {args.iters} iterations')
-    cfg = make_cfg('search', args.work_dir, args.data_root, args.iters)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    # 2. every model continues from them for the same further budget
+    log(f'stage 2: single-task pair, {n} more iterations')
+    cfg = cfg_of('single-task', 'single-task_continued')
+    cfg.load_from = single_ckpt
+    _, results[f'single-task ({2 * n} it)'] = train_and_test(cfg)
+
+    log(f'stage 2: NDDR-CNN from the single-task pair, {n} iterations')
+    cfg = cfg_of('nddr', 'nddr')
+    cfg.model.init_from = init_from
+    _, results['NDDR-CNN (from single-task)'] = train_and_test(cfg)
+
+    log(f'stage 2: MTL-NAS search from the single-task pair, {n} '
+        'iterations')
+    cfg = cfg_of('search', 'search')
+    cfg.model.network.init_from = init_from
+    runner, _ = train_and_test(cfg)
     model = runner.model
     arch_dir = osp.join(cfg.work_dir, 'arch')
     arch_file = osp.join(arch_dir, 'arch_final.json')
@@ -162,21 +224,36 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     log(f'derived architecture: {len(arch.kept)}/{len(arch.edges)} edges '
         f'kept -> {arch_file}')
     model.search_space.eval_gate_mode = 'sigmoid'
-    results['MTL-NAS searched, soft gates (sigmoid)'] = evaluate(runner)
+    soft_row = 'MTL-NAS searched, soft gates (sigmoid)'
+    results[soft_row] = evaluate(runner)
     model.search_space.eval_gate_mode = 'hard'
-    results['MTL-NAS derived (alpha>0, no retraining)'] = evaluate(runner)
+    derived_row = 'MTL-NAS derived (alpha>0, no retraining)'
+    results[derived_row] = evaluate(runner)
     pictures.append(
         predictions_picture(runner, osp.join(args.work_dir,
                                              'predictions.png'),
                             'MTL-NAS derived model'))
 
     log('rebuilding the derived model from the exported architecture file')
-    fixed_cfg = make_cfg('search', args.work_dir, args.data_root, args.iters)
-    fixed_cfg.work_dir = osp.join(args.work_dir, 'derived')
-    fixed_cfg.experiment_name += '_derived'
+    fixed_cfg = cfg_of('search', 'derived')
     use_fixed_architecture(fixed_cfg, arch_file)
-    fixed_cfg.load_from = osp.join(cfg.work_dir, f'iter_{args.iters}.pth')
+    fixed_cfg.load_from = osp.join(cfg.work_dir, f'iter_{n}.pth')
     fixed = evaluate(Runner.from_cfg(fixed_cfg))
+
+    # the check that the search helps: a random architecture with as many
+    # edges, trained from the same single-task networks for the same budget
+    log(f'stage 2: a random architecture with {len(arch.kept)} edges from '
+        f'the single-task pair, {n} iterations')
+    rand_file = osp.join(args.work_dir, 'random_arch.json')
+    random_architecture(arch, args.seed).dump(rand_file)
+    cfg = cfg_of('nddr', 'random_arch')
+    cfg.model.backbone.edges = dict(
+        copy.deepcopy(make_cfg('search', args.work_dir, args.data_root,
+                               n).model.network.backbone.edges),
+        gate_mode=None, architecture=rand_file)
+    cfg.model.init_from = init_from
+    _, results[f'random {len(arch.kept)} edges (from single-task)'] = \
+        train_and_test(cfg)
 
     pictures.append(
         draw_architecture(arch, osp.join(args.work_dir, 'architecture.png')))
@@ -185,23 +262,23 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
             read_gate_history(osp.join(arch_dir, 'gate_history.jsonl')),
             arch, osp.join(args.work_dir, 'gate_curves.png')))
 
-    # delta_m over every metric in the table, against the single-task pair
-    base = {k: v for k, v in results['single-task'].items() if k in COLUMNS}
-    for m in results.values():
-        m['delta_m'] = delta_m(m, base)
+    # delta_m against the single-task pair of the same budget
+    add_gains(results, f'single-task ({2 * n} it)')
     print()
     print(table(results))
-    gap = {
-        k: abs(fixed[k] - results['MTL-NAS derived (alpha>0, no retraining)']
-               [k])
-        for k in fixed
-    }
+    print('delta_m/seg: ' + ', '.join(TASK_COLUMNS['seg']) +
+          '; delta_m/normal: ' + ', '.join(TASK_COLUMNS['normal']) +
+          '; delta_m: all of them (against the single-task pair of the '
+          f'same budget, {2 * n} iterations)')
+    gap = {k: abs(fixed[k] - results[derived_row][k]) for k in fixed}
     print(f'fixed-architecture rebuild vs derived eval, max |diff| = '
           f'{max(gap.values()):.4g}')
     gates = list((arch.gates or {}).values())
     near = sum(p < 0.05 or p > 0.95 for p in gates)
     print(f'gates near 0/1: {near}/{len(gates)}; kept edges: '
-          f'{len(arch.kept)}/{len(arch.edges)}')
+          f'{len(arch.kept)}/{len(arch.edges)}; single seed '
+          f'({args.seed}): see tools/analysis_tools/compare_seeds.py for '
+          'mean +- std over seeds')
     out = osp.join(args.work_dir, 'results.json')
     with open(out, 'w') as f:
         json.dump(dict(results=results, fixed_rebuild=fixed,
