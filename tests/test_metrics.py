@@ -309,7 +309,8 @@ def test_shipped_configs_build_multi_task_evaluator(config):
         ev = Runner.build_evaluator(None, cfg[key])
         assert isinstance(ev, MultiTaskEvaluator), key
         names = [type(m).__name__ for m in ev.metrics]
-        assert names[:2] == ['IoUMetric', 'SurfaceNormalMetric'], names
+        assert names[:2] == ['AllClassIoUMetric', 'SurfaceNormalMetric'], \
+            names
         network = cfg.model.get('network', cfg.model)  # search: algorithm
         assert len(network.tasks) == len(names), names
 

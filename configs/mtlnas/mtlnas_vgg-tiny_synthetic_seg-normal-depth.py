@@ -48,7 +48,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     type='MultiTaskEvaluator',
     metrics=[
-        dict(type='IoUMetric', iou_metrics=['mIoU']),
+        dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric'),
         dict(type='PooledDepthMetric'),
     ])

@@ -47,7 +47,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     type='MultiTaskEvaluator',
     metrics=[
-        dict(type='IoUMetric', iou_metrics=['mIoU']),
+        dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric'),
     ])
 test_evaluator = val_evaluator

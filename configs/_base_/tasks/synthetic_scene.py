@@ -23,7 +23,7 @@ scene_dataset = dict(with_img_label=True, img_classes=img_classes)
 scene_evaluator = dict(
     type='MultiTaskEvaluator',
     metrics=[
-        dict(type='IoUMetric', iou_metrics=['mIoU']),
+        dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric'),
         dict(type='mmpretrain.Accuracy', topk=(1, )),
     ])
