@@ -309,6 +309,9 @@ def test_shipped_configs_build_multi_task_evaluator(config):
         ev = Runner.build_evaluator(None, cfg[key])
         assert isinstance(ev, MultiTaskEvaluator), key
         names = [type(m).__name__ for m in ev.metrics]
+        if cfg.model.type == 'EncoderDecoder':  # mmseg's, segmentation only
+            assert names == ['AllClassIoUMetric'], names
+            continue
         assert names[:2] == ['AllClassIoUMetric', 'SurfaceNormalMetric'], \
             names
         network = cfg.model.get('network', cfg.model)  # search: algorithm
