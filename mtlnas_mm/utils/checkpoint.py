@@ -5,7 +5,7 @@ unpickler then builds only tensors, containers and allowlisted classes, so a
 checkpoint cannot run code when it is loaded.  mmengine 0.10.7 calls
 ``torch.load`` without the argument, and its runner checkpoints hold more
 than tensors: the message hub (``HistoryBuffer`` objects with numpy arrays)
-and, in searches, the generator states of :class:`RNGStateHook` (numpy's
+and, in searches, the generator states the bilevel loop records (numpy's
 state is a ``uint32`` array).  Without help every ``--resume`` and every
 ``load_from`` of such a file fails with ``Unsupported global``.
 

@@ -11,7 +11,7 @@ process group itself from torchrun's environment variables (``RANK``,
 ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``).  ``Runner.setup_env``
 then skips ``init_dist``, because it only initialises ``if not
 is_distributed()``.  (DDP's ``device_ids`` is dropped for CPU modules by
-``BilevelDistributedDataParallel``.)
+``DeviceAwareDistributedDataParallel``.)
 
 Nothing is patched, and nothing changes on machines with CUDA or for other
 launchers: mmengine initialises the group as usual.
