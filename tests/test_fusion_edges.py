@@ -145,6 +145,9 @@ def test_steps_relaxed_mode_and_entropy():
     assert space.alphas['seg'].grad is not None
     space.set_step('arch')
     assert space.active_gate_mode == 'sigmoid'
+    space.set_step('weight')
+    space.set_step(None)  # after the iteration: the configured mode
+    assert space.gate_mode == 'sigmoid'
     ent = space.regularizer()
     assert ent.dim() == 0
     assert ent.item() == pytest.approx(math.log(2), rel=1e-6)

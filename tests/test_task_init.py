@@ -3,7 +3,6 @@ networks: loading is strict and per task, and at step 0 the search model
 computes what the single-task networks compute."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS

@@ -37,8 +37,9 @@ from prettytable import PrettyTable
 
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.evaluation import delta_m
+from mtlnas_mm.models.search_spaces import BINARY_MARGIN
 from mtlnas_mm.structures import Architecture
-from mtlnas_mm.utils import set_max_iters, use_fixed_architecture
+from mtlnas_mm.utils import name_run, set_max_iters, use_fixed_architecture
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      draw_predictions, read_gate_history)
 
@@ -99,7 +100,7 @@ def ensure_data(data_root: str, num_train: int, num_test: int) -> None:
 def make_cfg(name: str, work_dir: str, data_root: str, iters: int) -> Config:
     cfg = Config.fromfile(osp.join(ROOT, CONFIGS[name]))
     cfg.work_dir = osp.join(work_dir, name)
-    cfg.experiment_name = f'demo_{name}_{int(time.time())}'
+    name_run(cfg, f'demo_{name}_{time.time_ns()}')
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = data_root
     # evaluate once, through runner.test(), after training
@@ -225,10 +226,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     arch = Architecture.load(arch_file)
     log(f'derived architecture: {len(arch.kept)}/{len(arch.edges)} edges '
         f'kept -> {arch_file}')
+    # MTL-NAS-specific: FusionEdges' eval gate mode (soft vs thresholded)
+    eval_mode = model.search_space.eval_gate_mode
     model.search_space.eval_gate_mode = 'sigmoid'
     soft_row = 'MTL-NAS searched, soft gates (sigmoid)'
     results[soft_row] = evaluate(runner)
-    model.search_space.eval_gate_mode = 'hard'
+    model.search_space.eval_gate_mode = eval_mode
     derived_row = 'MTL-NAS derived (alpha>0, no retraining)'
     results[derived_row] = evaluate(runner)
     pictures.append(
@@ -276,7 +279,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     print(f'fixed-architecture rebuild vs derived eval, max |diff| = '
           f'{max(gap.values()):.4g}')
     gates = list((arch.gates or {}).values())
-    near = sum(p < 0.05 or p > 0.95 for p in gates)
+    near = sum(p < BINARY_MARGIN or p > 1 - BINARY_MARGIN for p in gates)
     print(f'gates near 0/1: {near}/{len(gates)}; kept edges: '
           f'{len(arch.kept)}/{len(arch.edges)}; single seed '
           f'({args.seed}): see tools/analysis_tools/compare_seeds.py for '

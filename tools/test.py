@@ -19,6 +19,7 @@ import os
 import os.path as osp
 
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.evaluator import DumpResults
 from mmengine.fileio import dump
 from mmengine.runner import Runner
@@ -83,6 +84,8 @@ def main() -> None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     metrics = runner.test()
+    if not is_main_process():  # one file under dist_test.sh
+        return
     out = args.metrics_out or osp.join(cfg.work_dir, 'test_metrics.json')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     dump({k: float(v) for k, v in metrics.items()}, out, indent=2)

@@ -278,15 +278,6 @@ class Architecture(BaseArchitecture):
         """Gate probability per edge key (``{}`` without gates)."""
         return dict(self.gates or {})
 
-    def in_degrees(self, task: str, num_layers: int,
-                   kept_only: bool = True) -> List[int]:
-        """Number of (kept) incoming edges of every layer of ``task``."""
-        deg = [0] * num_layers
-        for e in (self.kept_edges if kept_only else self.edges):
-            if e.target_task == task:
-                deg[e.target_layer] += 1
-        return deg
-
     def __len__(self) -> int:
         return len(self.edges)
 

@@ -8,7 +8,7 @@ mapping::
     format: mtlnas_mm.Architecture
     format_version: 2
     kind: fusion_edges          # which BaseArchitecture subclass reads it
-    ...                         # the kind's own keys (its to_dict)
+    ...                         # the kind's own keys (its payload())
     meta: {...}                 # free-form (iteration, source config, ...)
 
 :func:`load_architecture` reads any kind; every error names the file and

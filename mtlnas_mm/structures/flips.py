@@ -5,9 +5,9 @@ A flip mirrors a map spatially. A field of vectors in the image frame
 ``docs/design.md#data-sample-contract-mmsegstructuressegdatasample``) also
 has the components along the mirrored axes negated: x for a horizontal
 flip, y for a vertical one, both for a diagonal flip (a rotation by 180
-degrees). The training pipeline flips numpy HxWxC maps
-(:func:`negate_flipped_components`, :func:`flip_vector_array`); the
-test-time undo of a flip works on torch tensors (:func:`flip_map`,
+degrees). The training pipeline negates the components of numpy HxWxC
+maps that mmseg has already mirrored (:func:`negate_flipped_components`;
+:func:`flip_vector_array` does both); the test-time undo of a flip works on torch tensors (:func:`flip_map`,
 :func:`flip_vector_field`). All of them read :data:`FLIP_AXES`.
 
 Negated zeros stay ``+0``, so an invalid (zero) normal is the same before

@@ -36,6 +36,8 @@ class TaskKind:
         pred_fields: prediction fields written by the network, main first.
         invalid: value of an invalid / padded pixel (``None``: image-level).
         dense: whether the ground truth is a per-pixel map.
+        vector: whether the map is a field of image-frame vectors (flips
+            negate components, resizes renormalise).
     """
 
     name: str
@@ -44,6 +46,7 @@ class TaskKind:
     pred_fields: Tuple[str, ...]
     invalid: Optional[float]
     dense: bool = True
+    vector: bool = False
 
 
 #: mmseg's ignore index, the invalid value of label maps
@@ -53,7 +56,7 @@ TASK_KINDS: Dict[str, TaskKind] = {
     'seg': TaskKind('seg', 'gt_sem_seg', 'gt_seg_map',
                     ('seg_logits', 'pred_sem_seg'), IGNORE_INDEX),
     'normal': TaskKind('normal', 'gt_normal_map', 'gt_normal_map',
-                       ('pred_normal_map', ), 0.0),
+                       ('pred_normal_map', ), 0.0, vector=True),
     'depth': TaskKind('depth', 'gt_depth_map', 'gt_depth_map',
                       ('pred_depth_map', ), 0.0),
     'label': TaskKind('label', 'gt_label', 'gt_label',

@@ -7,14 +7,14 @@ loading: additive, nothing is patched (see :mod:`.checkpoint`).
 from .checkpoint import (checkpoint_safe_globals, history_buffer_method,
                          register_checkpoint_safe_globals)
 from .dist import init_cpu_distributed
-from .runtime import (finalize_tool_cfg, parse_tool_args, set_max_iters,
-                      use_fixed_architecture)
+from .runtime import (finalize_tool_cfg, name_run, parse_tool_args,
+                      set_max_iters, use_fixed_architecture)
 
 register_checkpoint_safe_globals()
 
 __all__ = [
     'checkpoint_safe_globals', 'history_buffer_method',
     'register_checkpoint_safe_globals', 'init_cpu_distributed',
-    'finalize_tool_cfg', 'parse_tool_args', 'set_max_iters',
+    'finalize_tool_cfg', 'name_run', 'parse_tool_args', 'set_max_iters',
     'use_fixed_architecture'
 ]

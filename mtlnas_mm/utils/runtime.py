@@ -44,6 +44,18 @@ def finalize_tool_cfg(cfg: Config, config_path: str, launcher: str,
     return cfg
 
 
+def name_run(cfg: Config, name: str) -> Config:
+    """Give a run of a multi-run tool (demo, seed comparison) its own
+    experiment and visualizer names: mmengine hands a new runner the
+    visualizer *instance* of the same name, so with the configs' fixed
+    ``name='visualizer'`` every later run would log into the first run's
+    ``vis_data``."""
+    cfg.experiment_name = name
+    if cfg.get('visualizer') is not None:
+        cfg.visualizer.name = name
+    return cfg
+
+
 def use_fixed_architecture(cfg: Config, arch_file: str,
                            source: str = 'config') -> Config:
     """Make ``cfg.model`` (a NAS algorithm) the derived network of

@@ -5,6 +5,7 @@
 drawer of its kind with :func:`register_arch_drawer`.
 """
 import json
+import math
 from typing import Callable, Dict, List
 
 import matplotlib
@@ -12,7 +13,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..structures import Architecture, BaseArchitecture  # noqa: E402
+from ..structures import (KEEP_LOGIT, Architecture,  # noqa: E402
+                          BaseArchitecture)
 
 #: architecture kind -> ``drawer(arch, out_file) -> out_file``
 ARCH_DRAWERS: Dict[str, Callable[[BaseArchitecture, str], str]] = {}
@@ -117,7 +119,8 @@ def draw_gate_curves(history: Dict[str, list], arch: Architecture,
         style = '-' if key in kept else '--'
         ax.plot(history['iters'][-len(values):], values, style, lw=1,
                 alpha=0.8)
-    ax.axhline(0.5, color='k', lw=0.5)
+    # the keep rule alpha > KEEP_LOGIT, as a gate probability
+    ax.axhline(1 / (1 + math.exp(-KEEP_LOGIT)), color='k', lw=0.5)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel('iteration')
     ax.set_ylabel('gate probability sigmoid(alpha)')

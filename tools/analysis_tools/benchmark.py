@@ -328,8 +328,8 @@ def build_cases(args, device) -> List[Case]:
         return copy.deepcopy(base_batch)
 
     def search_batch_fn():
-        return dict(weight=copy.deepcopy(base_batch),
-                    arch=copy.deepcopy(base_batch))
+        return {WEIGHT_STEP: copy.deepcopy(base_batch),
+                ARCH_STEP: copy.deepcopy(base_batch)}
 
     cases: List[Case] = []
     # -------- baselines: plain training step with the config's optimizer

@@ -27,7 +27,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.utils import set_max_iters
+from mtlnas_mm.utils import name_run, set_max_iters
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def run_one(config: str, seed: int, work_dir: str, iters: Optional[int],
         })
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
-    cfg.experiment_name = f'seed{seed}_{time.time_ns()}'
+    name_run(cfg, f'seed{seed}_{time.time_ns()}')
     if iters is not None:
         set_max_iters(cfg, iters, validate=False)
         cfg.default_hooks.checkpoint.interval = iters

@@ -64,11 +64,6 @@ def resize_normal_map(normal: np.ndarray, size_wh: Tuple[int, int],
     return res
 
 
-#: Mirror the vectors of an already spatially flipped HxWx3 normal map
-#: (kept name of :func:`mtlnas_mm.structures.flips.negate_flipped_components`).
-flip_normal_map = negate_flipped_components
-
-
 @TRANSFORMS.register_module()
 class NormalAwareRandomFlip(RandomFlip):
     """mmseg ``RandomFlip`` that also mirrors the normal vectors.

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.dist import broadcast_object_list
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
@@ -27,7 +28,7 @@ def get_rng_state() -> dict:
         numpy=np.random.get_state(),
         torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = torch.cuda.get_rng_state()  # this rank's device
     return state
 
 
@@ -37,7 +38,7 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        torch.cuda.set_rng_state(state['cuda'])
 
 
 @LOOPS.register_module()
@@ -65,7 +66,11 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
     restores them after skipping the consumed batches, i.e. where the
     uninterrupted run was when it saved, so gate samples, dropout and
     augmentations replay (augmentations exactly with ``num_workers=0``;
-    worker processes restart from their seeds).
+    worker processes restart from their seeds).  Validation inside the
+    search runs between a saved and a restored generator state, so it does
+    not shift the training stream.  Under DDP the checkpoint holds rank 0's
+    states, which every rank restores: exact on one process, not on ranks
+    > 0.
 
     ``run`` and ``run_iter`` follow mmengine 0.10.7's
     ``IterBasedTrainLoop`` (which has no hook for a second data stream) and
@@ -112,20 +117,25 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
                                 'train_dataloader as a config dict')
             dataloader = copy.deepcopy(dict(dataloader))
             arch_dataloader = copy.deepcopy(dataloader)
-            # both parts advance one batch per iteration: disjoint batches
+            # both parts advance one batch per iteration and share one
+            # split seed (rank 0's, also with diff_rank_seed): disjoint
             batch_size = dataloader.get('batch_size', 1)
+            seed = [runner.seed]
+            broadcast_object_list(seed)
             for loader, part in ((dataloader, WEIGHT_STEP),
                                  (arch_dataloader, ARCH_STEP)):
                 loader['sampler'] = dict(
                     type='MixedSplitSampler', part=part, ratio=ratio,
-                    batch_size=batch_size)
+                    batch_size=batch_size, seed=seed[0])
         super().__init__(runner, dataloader, max_iters, val_begin,
                          val_interval, dynamic_intervals)
         if isinstance(arch_dataloader, dict):
             if split == 'mixed':  # one data set object for both parts
                 arch_dataloader['dataset'] = self.dataloader.dataset
+            # seed + 1: its workers draw other augmentations than the
+            # weight loader's (a mixed split's sampler seed is set above)
             arch_dataloader = runner.build_dataloader(
-                arch_dataloader, seed=runner.seed)
+                arch_dataloader, seed=runner.seed + 1)
         self.split = split
         self.arch_dataloader = arch_dataloader
         self.arch_dataloader_iterator = _InfiniteDataloaderIterator(
@@ -196,7 +206,9 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
                     and self._iter >= self.val_begin
                     and (self._iter % self.val_interval == 0
                          or self._iter == self._max_iters)):
+                state = get_rng_state()
                 self.runner.val_loop.run()
+                set_rng_state(state)
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')
         return self.runner.model

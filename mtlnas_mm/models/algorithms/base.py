@@ -117,7 +117,9 @@ class BaseNASAlgorithm(BaseModel):
         optimizer, every other trainable parameter by the weight one."""
         return [p for s in self.search_spaces for p in s.arch_parameters()]
 
-    def set_step(self, step: str) -> None:
+    def set_step(self, step: Optional[str]) -> None:
+        """The spaces' relaxation of the next training forward
+        (``None``: their configured one)."""
         for space in self.search_spaces:
             space.set_step(step)
 
@@ -257,15 +259,19 @@ class BaseNASAlgorithm(BaseModel):
                 'the bilevel loop needs optim_wrapper with '
                 "constructor='BilevelOptimWrapperConstructor' (keys "
                 f'{list(STEPS)})')
-        self.set_step(ARCH_STEP)
-        log_arch = self._step(arch_loss_fn or loss_fn, data[ARCH_STEP],
-                              optim_wrapper[ARCH_STEP], optim_wrapper,
-                              'architecture', self.arch_losses,
-                              own_grads_only=True, grad_sync=arch_grad_sync)
-        self.set_step(WEIGHT_STEP)
-        log_weight = self._step(loss_fn, data[WEIGHT_STEP],
-                                optim_wrapper[WEIGHT_STEP], optim_wrapper,
-                                'weight')
+        try:
+            self.set_step(ARCH_STEP)
+            log_arch = self._step(arch_loss_fn or loss_fn, data[ARCH_STEP],
+                                  optim_wrapper[ARCH_STEP], optim_wrapper,
+                                  'architecture', self.arch_losses,
+                                  own_grads_only=True,
+                                  grad_sync=arch_grad_sync)
+            self.set_step(WEIGHT_STEP)
+            log_weight = self._step(loss_fn, data[WEIGHT_STEP],
+                                    optim_wrapper[WEIGHT_STEP],
+                                    optim_wrapper, WEIGHT_STEP)
+        finally:
+            self.set_step(None)
         log_vars = dict(log_weight)
         log_vars.update({f'arch.{k}': v for k, v in log_arch.items()})
         return log_vars

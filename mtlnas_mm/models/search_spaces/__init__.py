@@ -2,9 +2,9 @@
 :class:`BaseSearchSpace` (the one interface algorithms, hooks and tools
 use)."""
 from .base import ARCH_STEP, STEPS, WEIGHT_STEP, BaseSearchSpace
-from .fusion_edges import GATE_MODES, FusionEdges
+from .fusion_edges import BINARY_MARGIN, GATE_MODES, FusionEdges
 
 __all__ = [
-    'ARCH_STEP', 'STEPS', 'WEIGHT_STEP', 'BaseSearchSpace', 'GATE_MODES',
-    'FusionEdges'
+    'ARCH_STEP', 'STEPS', 'WEIGHT_STEP', 'BaseSearchSpace', 'BINARY_MARGIN',
+    'GATE_MODES', 'FusionEdges'
 ]

@@ -15,7 +15,8 @@ Implementing a space means:
   steps (``[]`` when the space is fixed / not searched);
 * :meth:`set_step`: choose the relaxation of the next *training* forward
   for the ``'arch'`` or the ``'weight'`` step of a bilevel iteration
-  (e.g. deterministic gates vs sampled gates);
+  (e.g. deterministic gates vs sampled gates); ``None`` returns to the
+  space's configured training relaxation (after the iteration);
 * :meth:`set_temperature`: the temperature of sampled relaxations;
 * :meth:`regularizer`: an unweighted architecture regulariser (0-dim; the
   algorithm weights it and adds it to its architecture loss only);
@@ -27,7 +28,7 @@ Implementing a space means:
   loads unchanged);
 * :meth:`log_stats`: scalars for mmengine's logs.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch.nn as nn
 from mmengine.model import BaseModule
@@ -54,8 +55,9 @@ class BaseSearchSpace(BaseModule):
     def arch_parameters(self) -> List[nn.Parameter]:
         raise NotImplementedError
 
-    def set_step(self, step: str) -> None:
-        """Relaxation of the next training forward (``STEPS``)."""
+    def set_step(self, step: Optional[str]) -> None:
+        """Relaxation of the next training forward (one of ``STEPS``, or
+        ``None``: the configured one)."""
         raise NotImplementedError
 
     def set_temperature(self, temperature: float) -> None:
@@ -75,9 +77,10 @@ class BaseSearchSpace(BaseModule):
         return {}
 
 
-def check_step(step: str, owner: str) -> str:
-    """Return ``step`` if it is one of :data:`STEPS`, else raise."""
-    if step not in STEPS:
+def check_step(step: Optional[str], owner: str) -> Optional[str]:
+    """Return ``step`` if it is one of :data:`STEPS` or ``None``, else
+    raise."""
+    if step is not None and step not in STEPS:
         raise ValueError(f'{owner}: unknown step {step!r}; steps are '
                          f'{STEPS}')
     return step

@@ -47,6 +47,8 @@ GATE_MODES = ('sigmoid', 'relaxed', 'hard', 'ones', 'fixed')
 SOFT_MODES = ('sigmoid', 'relaxed')
 #: modes in which the alphas are searched
 SEARCH_MODES = ('sigmoid', 'relaxed', 'hard')
+#: a gate counts as near-binary within this distance of 0 or 1
+BINARY_MARGIN = 0.05
 #: gate mode of each step of a search (MTL-NAS)
 DEFAULT_STEP_GATE_MODES = {ARCH_STEP: 'sigmoid', WEIGHT_STEP: 'relaxed'}
 
@@ -149,6 +151,8 @@ class FusionEdges(BaseSearchSpace):
             self.tasks, self.layer_blocks, rule)
         self._check_edges(self.edges, 'connectivity')
         self._searchable = gate_mode in SEARCH_MODES and bool(self.edges)
+        #: the configured training gate mode (``set_step(None)``)
+        self.train_gate_mode = gate_mode
         self.gate_mode = gate_mode
         self.eval_gate_mode = (eval_gate_mode
                                if self._searchable else self.gate_mode)
@@ -252,12 +256,14 @@ class FusionEdges(BaseSearchSpace):
         """The alphas when searched, else ``[]``."""
         return list(self.alphas.values()) if self._searchable else []
 
-    def set_step(self, step: str) -> None:
+    def set_step(self, step: Optional[str]) -> None:
         """Gate mode of the next training forward: the step's mode from
-        ``step_gate_modes`` (searched spaces; a no-op otherwise)."""
+        ``step_gate_modes``, or ``gate_mode`` for ``None`` (searched spaces;
+        a no-op otherwise)."""
         check_step(step, 'FusionEdges.set_step')
         if self._searchable:
-            self.gate_mode = self.step_gate_modes[step]
+            self.gate_mode = (self.train_gate_mode if step is None else
+                              self.step_gate_modes[step])
 
     def set_temperature(self, temperature: float) -> None:
         """Temperature of the ``relaxed`` gates (must be > 0)."""
@@ -319,9 +325,10 @@ class FusionEdges(BaseSearchSpace):
         self._searchable = False
         for alpha in self.alphas.values():
             alpha.requires_grad_(False)
-        self.gate_mode = self.eval_gate_mode = 'fixed'
+        self.gate_mode = self.eval_gate_mode = self.train_gate_mode = 'fixed'
 
-    def log_stats(self, binary_margin: float = 0.05) -> Dict[str, float]:
+    def log_stats(self,
+                  binary_margin: float = BINARY_MARGIN) -> Dict[str, float]:
         """Gate mean, fraction within ``binary_margin`` of 0/1 and number
         of kept edges (searched spaces; ``{}`` otherwise)."""
         if not self._searchable:

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from mtlnas_mm.structures import check_task_name, prediction_fields
+from mtlnas_mm.structures import (TASK_KINDS, check_task_name,
+                                  prediction_fields)
 from ..backbones.task_columns import TaskColumns
 from ..heads.postprocess import default_img_metas, restore_prediction
 from ..utils import check_finite, refuse_legacy_state_dict
@@ -61,7 +62,9 @@ class MultiTaskNetwork(BaseModel):
             copied from a trained single-task checkpoint (its task
             ``NAME``, default the same); cross-task edges keep their
             initialisation (:func:`load_task_checkpoints`; strict, errors
-            name the checkpoint and the key).
+            name the checkpoint and the key).  mmengine initialises
+            before ``resume`` too, so the files must still exist when a
+            run is resumed.
         init_cfg: mmengine init config.
     """
 
@@ -195,9 +198,10 @@ class MultiTaskNetwork(BaseModel):
     def parse_losses(self, losses: Dict[str, Tensor]
                      ) -> Tuple[Tensor, Dict[str, Tensor]]:
         """mmengine's ``parse_losses``, stopping on a non-finite total
-        before any backward (every training path parses its losses here:
-        ``BaseModel.train_step``, mmengine's DDP wrapper and the NAS
-        algorithms' bilevel step)."""
+        before any backward: plain training parses its losses here
+        (``BaseModel.train_step`` and mmengine's DDP wrapper); the NAS
+        algorithms' bilevel step applies the same :func:`check_finite`
+        naming the step."""
         loss, log_vars = super().parse_losses(losses)
         check_finite(loss, losses)
         return loss, log_vars
@@ -243,7 +247,7 @@ class MultiTaskNetwork(BaseModel):
                 out = restore_prediction(
                     pred, sample.metainfo,
                     align_corners=head.align_corners,
-                    is_vector=kind == 'normal')
+                    is_vector=TASK_KINDS[kind].vector)
                 if kind != 'seg':
                     sample.set_data({fields[0]: PixelData(data=out)})
                     continue

@@ -39,12 +39,14 @@ def _find_prefix(state: Mapping[str, torch.Tensor], path: str, task: str,
         prefix = owner + own
         if any(k.startswith(prefix) for k in state):
             return prefix
-    tasks = sorted({k.split('.')[2] for k in state
-                    if k.startswith(('backbone.columns.',
-                                     'network.backbone.columns.'))
-                    and len(k.split('.')) > 3} | {
-                        k.split('.')[1] for k in state
-                        if k.startswith('heads.')})
+    tasks = set()
+    for key in state:
+        for owner in _OWNER_PREFIXES:
+            for own_kind in ('backbone.columns.', 'heads.'):
+                head = owner + own_kind
+                if key.startswith(head) and '.' in key[len(head):]:
+                    tasks.add(key[len(head):].split('.')[0])
+    tasks = sorted(tasks)
     raise KeyError(f'{path}: no {own}* keys for task {task!r}; the '
                    f'checkpoint has tasks {tasks} (set init_from.<task>.task '
                    'to the task name used when it was trained)')
@@ -115,4 +117,3 @@ def load_task_checkpoints(network: nn.Module,
             f'init_from: task {task!r} <- {path} (task {source_task!r}): ' +
             ', '.join(f'{n} tensors of {p}*' for p, n in loaded.items()),
             logger='current')
-
