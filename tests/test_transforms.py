@@ -72,6 +72,20 @@ def test_flip_negates_the_right_component():
     assert not np.signbit(block).any() and not block.any()
 
 
+def test_official_flip_mirrors_without_negating():
+    """negate_components=False (the official pipeline): every map is
+    mirrored, no normal component changes sign."""
+    res = make_results()
+    n = res['gt_normal_map'].copy()
+    flip = NormalAwareRandomFlip(prob=1.0, direction='horizontal',
+                                 negate_components=False)
+    out = flip(copy.deepcopy(res))
+    np.testing.assert_array_equal(out['gt_normal_map'], n[:, ::-1])
+    np.testing.assert_array_equal(out['gt_seg_map'],
+                                  res['gt_seg_map'][:, ::-1])
+    assert 'negate_components=False' in repr(flip)
+
+
 def w_slice(w, a, b):
     """Columns a:b after a horizontal flip of width w."""
     return slice(w - b, w - a)

@@ -76,16 +76,24 @@ class NormalAwareRandomFlip(RandomFlip):
     Args:
         normal_keys: keys holding HxWx3 normal maps. Defaults to the
             normal kind's pipeline key, ``('gt_normal_map',)``.
+        negate_components: negate the mirrored components (physically
+            right, the default); ``False`` mirrors the maps only, as the
+            official MTL-NAS pipeline does (its flipped normals point the
+            wrong way in x). For the official recipe only.
     """
 
     def __init__(self, *args,
                  normal_keys: Sequence[str] = _NORMAL_KEYS,
+                 negate_components: bool = True,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.normal_keys = tuple(normal_keys)
+        self.negate_components = bool(negate_components)
 
     def _flip(self, results: dict) -> None:
         super()._flip(results)
+        if not self.negate_components:
+            return
         direction = results['flip_direction']
         fields = results.get('seg_fields', [])
         for key in self.normal_keys:
@@ -95,7 +103,8 @@ class NormalAwareRandomFlip(RandomFlip):
 
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] +
-                f', normal_keys={self.normal_keys})')
+                f', normal_keys={self.normal_keys}, '
+                f'negate_components={self.negate_components})')
 
 
 @TRANSFORMS.register_module()
