@@ -120,30 +120,30 @@ def test_bad_checkpoints_name_the_file_and_key(singles, tmp_path):
                        r"normal\.\* keys"
                        r".*tasks \['seg'\]"):
         build(normal=dict(checkpoint=seg_path))
-    # a shape mismatch (a 3-class head) names both keys
-    state = torch.load(seg_path)['state_dict']
+
+    def edited(name, edit):
+        """A copy of the seg checkpoint changed by ``edit(state)``."""
+        state = torch.load(seg_path)['state_dict']
+        edit(state)
+        path = str(tmp_path / name)
+        torch.save({'state_dict': state}, path)
+        return dict(checkpoint=path)
+
     w = 'heads.seg.conv_seg.weight'
-    state[w] = state[w][:3]
-    bad = str(tmp_path / 'bad_shape.pth')
-    torch.save({'state_dict': state}, bad)
+    # a shape mismatch (a 3-class head) names both keys
     with pytest.raises(ValueError, match=r"bad_shape\.pth: key 'heads\.seg"
                        r"\.conv_seg\.weight' has shape \(3,"):
-        build(seg=dict(checkpoint=bad))
+        build(seg=edited('bad_shape.pth',
+                         lambda s: s.update({w: s[w][:3]})))
     # a key of the task that maps nowhere here
-    state = torch.load(seg_path)['state_dict']
-    state['heads.seg.extra.weight'] = torch.zeros(1)
-    extra = str(tmp_path / 'extra.pth')
-    torch.save({'state_dict': state}, extra)
     with pytest.raises(KeyError, match=r"extra\.pth: key 'heads\.seg\.extra"
                        r"\.weight' maps to nothing"):
-        build(seg=dict(checkpoint=extra))
+        build(seg=edited('extra.pth', lambda s: s.update(
+            {'heads.seg.extra.weight': torch.zeros(1)})))
     # a missing tensor of the column
-    state = torch.load(seg_path)['state_dict']
-    del state['backbone.columns.seg.features.0.conv.weight']
-    missing = str(tmp_path / 'missing.pth')
-    torch.save({'state_dict': state}, missing)
     with pytest.raises(KeyError, match=r"missing\.pth: no key 'backbone\."
                        r"columns\.seg\.features\.0\.conv\.weight'"):
-        build(seg=dict(checkpoint=missing))
+        build(seg=edited('missing.pth', lambda s: s.pop(
+            'backbone.columns.seg.features.0.conv.weight')))
     with pytest.raises(KeyError, match='unknown task'):
         build(depth=dict(checkpoint=seg_path))

@@ -217,7 +217,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
 
     log(f'stage 2: MTL-NAS search from the single-task pair, {n} '
         'iterations')
-    cfg = cfg_of('search', 'search')
+    search_cfg = cfg = cfg_of('search', 'search')
     cfg.model.network.init_from = init_from
     runner, _ = train_and_test(cfg)
     model = runner.model
@@ -253,8 +253,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     random_architecture(arch, args.seed).dump(rand_file)
     cfg = cfg_of('nddr', 'random_arch')
     cfg.model.backbone.edges = dict(
-        copy.deepcopy(make_cfg('search', args.work_dir, args.data_root,
-                               n).model.network.backbone.edges),
+        copy.deepcopy(search_cfg.model.network.backbone.edges),
         gate_mode=None, architecture=rand_file)
     cfg.model.init_from = init_from
     _, results[f'random {len(arch.kept)} edges (from single-task)'] = \

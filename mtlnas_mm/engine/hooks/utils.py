@@ -2,6 +2,8 @@
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
+from mtlnas_mm.models.algorithms import BaseNASAlgorithm
+
 
 def runner_model(runner) -> nn.Module:
     """The runner's model without its DDP wrapper."""
@@ -12,7 +14,6 @@ def runner_model(runner) -> nn.Module:
 def nas_algorithm(runner, owner: str):
     """The runner's NAS algorithm (a ``BaseNASAlgorithm``), or a clear
     error naming the hook that needs it."""
-    from mtlnas_mm.models.algorithms import BaseNASAlgorithm
     model = runner_model(runner)
     if not isinstance(model, BaseNASAlgorithm):
         raise TypeError(f'{owner} needs a NAS algorithm model (e.g. '
