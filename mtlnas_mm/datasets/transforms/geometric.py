@@ -79,7 +79,7 @@ class NormalAwareRandomFlip(RandomFlip):
         negate_components: negate the mirrored components (physically
             right, the default); ``False`` mirrors the maps only, as the
             official MTL-NAS pipeline does (its flipped normals point the
-            wrong way in x). For the official recipe only.
+            wrong way in x): to reproduce the official computation.
     """
 
     def __init__(self, *args,
