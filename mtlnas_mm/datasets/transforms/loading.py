@@ -13,9 +13,11 @@ their keys and invalid values are those of
 * ``gt_depth_map``: HxW float32 metres, 0 = invalid.
 
 The on-disk encodings, which are facts of the file layouts rather than of
-the data samples, live here as module constants: :data:`NORMAL_PNG_MAX`,
-:data:`NORMAL_PNG_INVALID`, :data:`DEPTH_PNG_SCALE` and
-:data:`NPY_SEG_INVALID`.
+the data samples, live here as module constants (:data:`DEPTH_PNG_SCALE`,
+:data:`NPY_SEG_INVALID`), except the normal PNG encoding, which the losses
+and metrics also need (the official "raw" normal space): it lives in
+:mod:`mtlnas_mm.structures.normal_space` (``NORMAL_PNG_MAX``,
+``NORMAL_PNG_INVALID``, re-exported here).
 
 Every annotation key is appended to ``results['seg_fields']`` so mmseg's
 geometric transforms move it with the image. Files are validated when read:
@@ -34,6 +36,9 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
+from mtlnas_mm.structures.normal_space import NORMAL_PNG_MAX  # noqa: F401
+from mtlnas_mm.structures.normal_space import (NORMAL_PNG_INVALID,
+                                               raw_to_unit, unit_to_raw)
 from mtlnas_mm.structures.task_fields import IGNORE_INDEX, TASK_KINDS
 
 _SEG_KEY = TASK_KINDS['seg'].results_key
@@ -42,10 +47,6 @@ _DEPTH_KEY = TASK_KINDS['depth'].results_key
 #: value of every component of an invalid normal in the pipeline
 _NORMAL_INVALID = TASK_KINDS['normal'].invalid
 
-#: Largest channel value of a normal PNG: ``v = round((n + 1) / 2 * 255)``.
-NORMAL_PNG_MAX = 255
-#: Value of every channel of an invalid pixel in a normal PNG.
-NORMAL_PNG_INVALID = 255
 #: Depth PNG value per metre: uint16 millimetres.
 DEPTH_PNG_SCALE = 1000.0
 #: Class id of an ignored pixel in an ``.npy`` label map (mtan layout).
@@ -80,8 +81,7 @@ def encode_normal_png(normal: np.ndarray) -> np.ndarray:
     """
     normal = np.asarray(normal, dtype=np.float32)
     invalid = ~valid_normals(normal)
-    enc = np.rint((np.clip(normal, -1, 1) + 1) *
-                  np.float32(NORMAL_PNG_MAX / 2)).astype(np.uint8)
+    enc = np.rint(unit_to_raw(np.clip(normal, -1, 1))).astype(np.uint8)
     enc[invalid] = NORMAL_PNG_INVALID
     return enc
 
@@ -97,8 +97,7 @@ def decode_normal_png(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         normal invalid value, 0) and the HxW bool validity mask.
     """
     valid = ~np.all(rgb == NORMAL_PNG_INVALID, axis=-1)
-    vec = rgb.astype(np.float32) * np.float32(2 / NORMAL_PNG_MAX) - \
-        np.float32(1)
+    vec = raw_to_unit(rgb.astype(np.float32))
     vec[~valid] = _NORMAL_INVALID
     return vec, valid
 
@@ -342,9 +341,9 @@ class LoadNormalMap(BaseTransform):
     G = y, B = z); a pixel whose three channels are ``NORMAL_PNG_INVALID``
     is invalid (:func:`decode_normal_png`). ``.npy`` (mtan layout): HxWx3
     floats in [-1, 1], the zero vector is invalid. Valid
-    vectors are renormalised to unit length; a valid vector shorter than
-    ``min_norm`` (not a normal, yet not marked invalid) or a NaN/inf value
-    is an error.
+    vectors are renormalised to unit length (``renormalize``); a valid
+    vector shorter than ``min_norm`` (not a normal, yet not marked invalid)
+    or a NaN/inf value is an error.
 
     Required keys: ``normal_path``; optional ``ori_shape``. Added keys:
     ``gt_normal_map`` (HxWx3 float32, invalid = 0), ``seg_fields``.
@@ -352,15 +351,24 @@ class LoadNormalMap(BaseTransform):
     Args:
         min_norm: shortest accepted length of a valid vector before
             renormalisation. Defaults to 0.5.
+        renormalize: scale valid vectors to unit length (default: the
+            8-bit quantisation leaves them up to ~1 % off). ``False`` keeps
+            the decoded values, so that
+            :func:`~mtlnas_mm.structures.normal_space.unit_to_raw` gives
+            back the PNG's exact 0..255 vectors, as the official MTL-NAS
+            loader uses them (the official ``'raw'`` normal space of
+            :class:`CosineNormalLoss` / :class:`SurfaceNormalMetric`).
         imdecode_backend: mmcv decode backend. Defaults to 'cv2'.
         backend_args: mmengine file backend arguments.
     """
 
     def __init__(self,
                  min_norm: float = 0.5,
+                 renormalize: bool = True,
                  imdecode_backend: str = 'cv2',
                  backend_args: Optional[dict] = None) -> None:
         self.min_norm = min_norm
+        self.renormalize = bool(renormalize)
         self.imdecode_backend = imdecode_backend
         self.backend_args = backend_args
 
@@ -397,13 +405,15 @@ class LoadNormalMap(BaseTransform):
                 f'a (near) zero-length normal (first at row {v}, column {u}: '
                 f'{vec[v, u].tolist()}); mark invalid pixels explicitly')
         out = np.full_like(vec, _NORMAL_INVALID, dtype=np.float32)
-        out[valid] = vec[valid] / norm[valid, None]
+        out[valid] = (vec[valid] / norm[valid, None]
+                      if self.renormalize else vec[valid])
         results[_NORMAL_KEY] = out
         _add_field(results, _NORMAL_KEY)
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(min_norm={self.min_norm})'
+        return (f'{self.__class__.__name__}(min_norm={self.min_norm}, '
+                f'renormalize={self.renormalize})')
 
 
 @TRANSFORMS.register_module()

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from mtlnas_mm.structures.normal_space import (check_normal_space,
+                                               unit_to_raw)
 from mtlnas_mm.structures.task_fields import TASK_KINDS
 
 
@@ -117,17 +119,38 @@ class CosineNormalLoss(MaskedRegressionLoss):
     padding).  Without any valid pixel the loss is 0.  ``pred`` and
     ``target`` are (N, 3, H, W); ``valid_mask`` is (N, H, W).
 
+    ``space`` is where the cosine is taken
+    (:mod:`mtlnas_mm.structures.normal_space`); ``target`` is always the
+    pipeline's decoded normals:
+
+    * ``'unit'`` (default, the project's): ``cos(pred, n)`` with the
+      decoded normal ``n``, i.e. ``1 - cos`` of the true angle;
+    * ``'raw'`` (the official MTL-NAS / NDDR-CNN loss): ``cos(pred,
+      unit_to_raw(n))``, the cosine with the 0..255 PNG vector, and
+      ``pred`` is a direction in that space (the network regresses the
+      PNG vector, as in the official code).  For the same true error this
+      ``1 - cos`` is several times smaller (the +1 offset of the encoding
+      shrinks angles about 2.5x), so the official x20 weight weighs
+      normals less than in the unit space; load the ground truth with
+      ``LoadNormalMap(renormalize=False)`` to get the PNG vectors exactly.
+
+    The project keeps ``'unit'``: it measures the error of the normals
+    themselves, equally in every direction.
+
     Args:
         loss_weight: multiplier (MTL-NAS uses 20).
         eps: cosine-similarity epsilon.
         loss_name: key of the loss in the loss dict.
+        space: ``'unit'`` or ``'raw'`` (see above).
     """
 
     def __init__(self,
                  loss_weight: float = 1.0,
                  eps: float = 1e-8,
-                 loss_name: str = 'loss_normal') -> None:
+                 loss_name: str = 'loss_normal',
+                 space: str = 'unit') -> None:
         super().__init__(loss_weight, eps, loss_name)
+        self.space = check_normal_space(space, 'CosineNormalLoss')
 
     def valid_mask(self, target: Tensor) -> Tensor:
         invalid = TASK_KINDS['normal'].invalid
@@ -135,6 +158,8 @@ class CosineNormalLoss(MaskedRegressionLoss):
 
     def masked_loss(self, pred: Tensor, target: Tensor,
                     valid_mask: Tensor) -> Tensor:
+        if self.space == 'raw':
+            target = unit_to_raw(target)
         cos = F.cosine_similarity(pred, target, dim=1, eps=self.eps)
         return masked_mean(1.0 - cos, valid_mask)
 
