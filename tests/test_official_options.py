@@ -104,3 +104,60 @@ def test_normal_metric_reports_both_spaces_vs_numpy():
     assert res['mean'] == pytest.approx(raw_angle, abs=1e-4)
     with pytest.raises(ValueError, match='no unit-space angle'):
         SurfaceNormalMetric(spaces=('raw', 'unit'), pred_space='raw')
+
+
+# ------------------------------------------------------------ augmentation
+def test_torchvision_color_jitter_is_torchvision_on_rgb():
+    from PIL import Image
+    from torchvision.transforms import ColorJitter
+
+    from mtlnas_mm.datasets.transforms import TorchvisionColorJitter
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (4, 5, 3)).astype(np.uint8)
+    ours = TorchvisionColorJitter(hue=0.05, saturation=0.05)
+    changed = 0
+    for seed in range(6):  # both signs of the hue factor occur
+        torch.manual_seed(seed)
+        out = ours(dict(img=bgr.copy()))['img']
+        torch.manual_seed(seed)
+        ref = np.asarray(ColorJitter(hue=0.05, saturation=0.05)(
+            Image.fromarray(bgr[..., ::-1].copy())))
+        np.testing.assert_array_equal(out[..., ::-1], ref)
+        changed += int((out != bgr).any())
+    assert changed == 6
+    # hue and saturation only: a grey image is untouched (brightness /
+    # contrast jitter, as in PhotoMetricDistortion, would change it)
+    grey = np.repeat(np.arange(0, 240, 12, dtype=np.uint8).reshape(4, 5, 1),
+                     3, axis=2)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        np.testing.assert_array_equal(ours(dict(img=grey.copy()))['img'],
+                                      grey)
+
+
+def test_normal_aware_resize_nearest_copies_vectors():
+    from mtlnas_mm.datasets.transforms import NormalAwareResize
+    # 2x2 non-unit vectors (as loaded with renormalize=False), one invalid
+    normal = np.array([[[0.5, 0., 0.9], [0., 0., 0.]],
+                       [[0., 0.7, 0.7], [-0.6, 0., 0.8]]], np.float32)
+    seg = np.array([[1, 2], [3, 4]], np.uint8)
+
+    def run(**kw):
+        res = dict(img=np.zeros((2, 2, 3), np.uint8), gt_normal_map=normal,
+                   gt_seg_map=seg, seg_fields=['gt_normal_map',
+                                               'gt_seg_map'],
+                   scale=(4, 4))
+        return NormalAwareResize(scale=(4, 4), keep_ratio=False, **kw)(res)
+
+    rows = np.array([0, 0, 1, 1])  # nearest source of each output row/col
+    for backend in ('cv2', 'pillow'):
+        out = run(normal_interpolation='nearest', backend=backend)
+        np.testing.assert_array_equal(out['gt_normal_map'],
+                                      normal[rows][:, rows])
+        np.testing.assert_array_equal(out['gt_seg_map'], seg[rows][:, rows])
+    # the default blends and renormalises: no longer a copy of a source
+    blended = run()['gt_normal_map']
+    assert not np.isin(blended[1, 1], normal).all()
+    np.testing.assert_allclose(np.linalg.norm(blended[0, 0]), 1, atol=1e-6)
+    with pytest.raises(ValueError, match='normal_interpolation'):
+        NormalAwareResize(scale=(4, 4), normal_interpolation='cubic')

@@ -16,6 +16,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
+from PIL import Image
 
 from mmseg.datasets.transforms import RandomFlip, Resize
 from mmseg.registry import TRANSFORMS
@@ -121,15 +122,48 @@ class NormalAwareResize(Resize):
     Args:
         normal_keys: keys holding HxWx3 normal maps. Defaults to the
             normal kind's pipeline key, ``('gt_normal_map',)``.
+        normal_interpolation: ``'bilinear'`` (default: interpolated,
+            renormalised directions, :func:`resize_normal_map`) or
+            ``'nearest'``: every output pixel copies its nearest source
+            vector, as the official MTL-NAS loader resizes the normal PNG
+            (PIL ``NEAREST``; with ``backend='pillow'`` the sampling grid
+            is PIL's too).  The project prefers bilinear: nearest resizing
+            of an upscaled map repeats pixels and aliases when
+            downscaling.
         **kwargs: mmseg ``Resize`` arguments (``scale``, ``scale_factor``,
-            ``keep_ratio``, ``interpolation``, ...).
+            ``keep_ratio``, ``interpolation``, ``backend``, ...).
     """
+
+    normal_interpolations = ('bilinear', 'nearest')
 
     def __init__(self, *args,
                  normal_keys: Sequence[str] = _NORMAL_KEYS,
+                 normal_interpolation: str = 'bilinear',
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if normal_interpolation not in self.normal_interpolations:
+            raise ValueError(
+                'NormalAwareResize: normal_interpolation must be one of '
+                f'{self.normal_interpolations}, got {normal_interpolation!r}')
         self.normal_keys = tuple(normal_keys)
+        self.normal_interpolation = normal_interpolation
+
+    def _resize_normal(self, normal: np.ndarray,
+                       size: Tuple[int, int]) -> np.ndarray:
+        if self.normal_interpolation == 'bilinear':
+            return resize_normal_map(normal, size)
+        normal = np.ascontiguousarray(normal, dtype=np.float32)
+        if self.backend != 'pillow':
+            return mmcv.imresize(normal, size, interpolation='nearest',
+                                 backend=self.backend)
+        # mmcv's pillow path takes uint8 only; PIL resizes float maps one
+        # channel ('F' mode) at a time
+        return np.stack([
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(
+                    normal[..., c])).resize(size, Image.NEAREST))
+            for c in range(normal.shape[-1])
+        ], axis=-1)
 
     def _target_size(self, results: dict, seg: np.ndarray) -> Tuple[int, int]:
         img = results.get('img')
@@ -147,7 +181,7 @@ class NormalAwareResize(Resize):
                 continue
             size = self._target_size(results, seg)
             if key in self.normal_keys:
-                results[key] = resize_normal_map(seg, size)
+                results[key] = self._resize_normal(seg, size)
             else:
                 results[key] = mmcv.imresize(seg, size,
                                              interpolation='nearest',
