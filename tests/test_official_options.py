@@ -161,3 +161,181 @@ def test_normal_aware_resize_nearest_copies_vectors():
     np.testing.assert_allclose(np.linalg.norm(blended[0, 0]), 1, atol=1e-6)
     with pytest.raises(ValueError, match='normal_interpolation'):
         NormalAwareResize(scale=(4, 4), normal_interpolation='cubic')
+
+
+# ------------------------------------------------------- network details
+def test_vgg_pool_padding_bottom_right_shape_and_values():
+    import torch.nn.functional as F
+
+    from mtlnas_mm.models import VGGLargeFOV
+    official = VGGLargeFOV(depth=16, base_channels=2, conv_bias=False,
+                           pool_padding='bottom_right').eval()
+    x = torch.arange(25, dtype=torch.float32).view(1, 1, 5, 5)
+    pool = official.features[official._layer_modules[2][0]]
+    # by hand: zero row/column at the bottom/right, 3x3 windows, stride 2
+    xp = np.zeros((6, 6), np.float32)
+    xp[:5, :5] = x[0, 0].numpy()
+    expected = [[xp[r:r + 3, c:c + 3].max() for c in (0, 2)] for r in (0, 2)]
+    np.testing.assert_array_equal(pool(x)[0, 0].numpy(), expected)
+    assert expected == [[12., 14.], [22., 24.]]
+    default = VGGLargeFOV(depth=16, base_channels=2).eval()
+    assert F.max_pool2d(x, 3, 2, 1).shape[-1] == 3  # the default's pool
+    assert default.features[default._layer_modules[2][0]](x).shape[-1] == 3
+    # a 321 crop: 160 / 80 / 40 as the official network, not 161 / 81 / 41
+    img = torch.rand(1, 3, 321, 321)
+    with torch.no_grad():
+        assert [o.shape[-1] for o in official(img)] == [321, 160, 80, 40, 40]
+        assert [o.shape[-1] for o in default(img)] == [321, 161, 81, 41, 41]
+    # no conv bias (BN follows), the default keeps mmpretrain's biases
+    assert not any(n.endswith('conv.bias')
+                   for n, _ in official.named_parameters())
+    assert sum(n.endswith('conv.bias')
+               for n, _ in default.named_parameters()) == 13
+    with pytest.raises(ValueError, match='pool_padding'):
+        VGGLargeFOV(pool_padding='same')
+
+
+def test_nddr_fusion_after_the_pools_equals_hand_composed_network():
+    import torch.nn.functional as F
+    from mmcv.cnn import ConvModule
+
+    from mtlnas_mm.models import TaskColumns
+    torch.manual_seed(0)
+    tasks = ['seg', 'normal']
+    cols = TaskColumns(
+        tasks=tasks,
+        backbone=dict(type='VGGLargeFOV', depth=11, base_channels=2,
+                      conv_bias=False, pool_padding='bottom_right',
+                      pool_position='block_end'),
+        edges=dict(type='FusionEdges',
+                   connectivity=dict(same_layer_only=True),
+                   fusion=dict(type='nddr', init=(0.9, 0.1)),
+                   fusion_layers='block_ends', gate_mode='ones')).eval()
+    seen = []
+    cols.edges.fusions['seg']['0'].register_forward_hook(
+        lambda m, args, out: seen.append(tuple(args[0].shape[-2:])))
+    x = torch.randn(2, 3, 33, 33)
+    with torch.no_grad():
+        out = cols(x)
+    # block 1 (one conv at 33x33) is fused after pool1: 34 -> 16
+    assert seen == [(16, 16)]
+
+    def pool(i: int, y: torch.Tensor) -> torch.Tensor:
+        if i < 3:  # pool1..pool3: zero pad bottom/right, 3x3 / stride 2
+            return F.max_pool2d(F.pad(y, (0, 1, 0, 1)), 3, 2)
+        y = F.max_pool2d(y, 3, 1, 1)  # pool4; pool5 = max + avg
+        return y if i == 3 else F.avg_pool2d(y, 3, 1, 1,
+                                             count_include_pad=False)
+
+    feats = {t: x for t in tasks}
+    ends = cols.columns['seg'].block_ends
+    with torch.no_grad():
+        for b in range(5):
+            for t in tasks:
+                col = cols.columns[t]
+                convs = [m for m in col.features
+                         if isinstance(m, ConvModule)]
+                for i, blk in enumerate(col.layer_blocks):
+                    if blk == b:
+                        feats[t] = convs[i](feats[t])
+                feats[t] = pool(b, feats[t])
+            s, n = feats['seg'], feats['normal']
+            ops = cols.edges.fusions
+            feats = dict(seg=ops['seg'][str(ends[b])](s, [n]),
+                         normal=ops['normal'][str(ends[b])](n, [s]))
+            for t in tasks:
+                torch.testing.assert_close(out[t][b], feats[t], rtol=0,
+                                           atol=1e-6)
+    assert out['seg'][-1].shape[-1] == 4  # 33 -> 16 -> 8 -> 4
+
+
+def test_head_conv_init_cfg_kaiming_a1_reaches_every_conv():
+    from mtlnas_mm.models.heads import LargeFOVHead
+    kaiming = dict(type='Kaiming', a=1, mode='fan_in',
+                   nonlinearity='leaky_relu', distribution='normal', bias=0,
+                   layer='Conv2d')
+
+    def stds(**kw):
+        torch.manual_seed(0)
+        head = LargeFOVHead(in_channels=64, channels=256, num_classes=40,
+                            **kw)
+        head.init_weights()
+        convs = (head.fc6.conv, head.fc7.conv, head.conv_seg)
+        return [(c.weight.std().item(), c.weight[0].numel()) for c in convs
+                ], head
+
+    official, head = stds(conv_init_cfg=kaiming)
+    for std, fan_in in official:  # kaiming_normal_(a=1): std 1/sqrt(fan_in)
+        assert std == pytest.approx(fan_in**-0.5, rel=0.05)
+    assert not head.conv_seg.bias.any()
+    default, _ = stds()
+    # ConvModule's own fan_out init for fc6, mmseg's Normal(0.01) for fc8
+    assert default[0][0] == pytest.approx((2 / (256 * 9))**0.5, rel=0.05)
+    assert default[2][0] == pytest.approx(0.01, rel=0.1)
+    # the plain init_cfg route does not reach fc6: why conv_init_cfg exists
+    plain, _ = stds(init_cfg=kaiming)
+    assert plain[0][0] == pytest.approx(default[0][0], rel=0.05)
+    assert plain[0][0] < 0.8 * official[0][0]
+    # without pool5 (the backbone ends with it in the NDDR placement)
+    head = LargeFOVHead(in_channels=4, channels=8, num_classes=3,
+                        with_pool5=False)
+    assert isinstance(head.pool5, torch.nn.Identity)
+
+
+def test_temperature_without_floor_and_relaxed_gates_at_zero():
+    from mtlnas_mm.engine.hooks import MinEntropyHook
+    from mtlnas_mm.models.search_spaces import FusionEdges
+    # official: (1 - t/T)^2 with T = 20001 and no floor
+    hook = MinEntropyHook(min_temperature=0.0)
+    assert hook.schedule(20000, 20001)[1] == pytest.approx((1 / 20001)**2)
+    assert MinEntropyHook().schedule(20000, 20001)[1] == 1e-3  # project
+    with pytest.raises(ValueError, match='min_temperature'):
+        MinEntropyHook(min_temperature=-1.0)
+    torch.manual_seed(0)
+    space = FusionEdges(tasks=['a', 'b'], layer_channels=[2, 2, 2],
+                        layer_blocks=[0, 0, 0],
+                        fusion=dict(type='nddr', init=(0.9, 0.1)))
+    space.train()
+    space.set_step('weight')  # relaxed-Bernoulli gates
+    with torch.no_grad():
+        for a in space.alphas.values():
+            a.copy_(torch.linspace(-3, 3, a.numel()))
+    for tau in (2.5e-9, 1e-30, 0.0):
+        space.set_temperature(tau)
+        feats = {t: torch.randn(1, 2, 3, 3, requires_grad=True)
+                 for t in 'ab'}
+        fuse = space.fuser()
+        gates = torch.stack([g for gs in fuse.gates.values() for g in gs])
+        assert torch.isfinite(gates).all()
+        assert ((gates < 1e-6) | (gates > 1 - 1e-6)).all()  # binary
+        x = feats
+        for i in range(3):
+            x = fuse(i, x)
+        loss = sum(v.sum() for v in x.values())
+        loss.backward()
+        assert torch.isfinite(loss)
+        grads = [p.grad for p in space.parameters() if p.grad is not None]
+        grads += [f.grad for f in feats.values()]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+        space.zero_grad()
+    with pytest.raises(ValueError, match='>= 0'):
+        space.set_temperature(-1e-3)
+
+
+def test_official_input_scaling_and_unpadded_321_crops():
+    from mmseg.structures import SegDataSample
+
+    from mtlnas_mm.models import MultiTaskDataPreProcessor
+    mean = [122.67891434, 116.66876762, 104.00698793]
+    pre = MultiTaskDataPreProcessor(mean=mean, std=[1., 1., 1.],
+                                    bgr_to_rgb=True, size_divisor=None)
+    bgr = torch.randint(0, 256, (3, 321, 321), dtype=torch.uint8)
+    out = pre(dict(inputs=[bgr], data_samples=[SegDataSample()]),
+              training=True)
+    assert out['inputs'].shape == (1, 3, 321, 321)  # not padded to 328
+    expected = bgr.flip(0).float() - torch.tensor(mean).view(3, 1, 1)
+    torch.testing.assert_close(out['inputs'][0], expected, rtol=0, atol=0)
+    padded = MultiTaskDataPreProcessor(mean=mean, std=[1., 1., 1.],
+                                       bgr_to_rgb=True, size_divisor=8)
+    assert padded(dict(inputs=[bgr], data_samples=[SegDataSample()]),
+                  training=True)['inputs'].shape[-1] == 328

@@ -53,7 +53,13 @@ class MinEntropyHook(Hook):
         entropy_period: ramp period as fractions of ``max_iters``.
         entropy_power: ramp power.
         temperature_power: exponent of the temperature schedule (2).
-        min_temperature: lower bound of tau (avoids 0/0 at the last step).
+        min_temperature: floor of tau.  The default 1e-3 is the project's
+            guard against a zero temperature; with power 2 it acts in the
+            last 3.2 % of the iterations, where the sampled gates are
+            near-binary either way.  The official schedule has no floor:
+            0, which the official search config sets (with ``max_iters`` =
+            20001 tau stays above 2.5e-9 in training, and ``FusionEdges``
+            samples finite gates down to 0).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -70,6 +76,9 @@ class MinEntropyHook(Hook):
             raise ValueError('MinEntropyHook: entropy_period must be '
                              f'(begin, end) with begin <= end, got '
                              f'{entropy_period}')
+        if not min_temperature >= 0:
+            raise ValueError('MinEntropyHook: min_temperature must be >= 0, '
+                             f'got {min_temperature!r}')
         self.entropy_weight = entropy_weight
         self.entropy_period = tuple(entropy_period)
         self.entropy_power = entropy_power

@@ -15,11 +15,43 @@ from .staged import StagedBackboneMixin
 class VGGLargeFOV(StagedBackboneMixin, BaseModule):
     """VGG with BatchNorm, output stride 8, as the MTL-NAS / NDDR-CNN trunk.
 
-    DeepLab-LargeFOV layout (Chen et al., DeepLab, TPAMI 2018; as in MTL-NAS): five blocks of 3x3 conv +
-    BN + ReLU; the pools before blocks 2-4 are 3x3 / stride 2 (padding 1),
-    the pool before block 5 is 3x3 / stride 1 and block 5 convs use dilation
-    2.  The pool after block 5 and fc6-fc8 belong to
-    :class:`~mtlnas_mm.models.heads.LargeFOVHead`.
+    DeepLab-LargeFOV layout (Chen et al., DeepLab, TPAMI 2018; as in
+    MTL-NAS): five blocks of 3x3 conv + BN + ReLU; the pools before blocks
+    2-4 are 3x3 / stride 2, the pool before block 5 is 3x3 / stride 1
+    (padding 1) and block 5 convs use dilation 2.  The pool after block 5
+    and fc6-fc8 belong to :class:`~mtlnas_mm.models.heads.LargeFOVHead`
+    (unless ``pool_position='block_end'``).
+
+    Options that reproduce the official MTL-NAS / NDDR-CNN PyTorch network
+    (defaults: the project's):
+
+    * ``conv_bias``: the official convs have no bias (BN follows); the
+      project keeps mmpretrain's VGG biases (default True) so its
+      ``vgg*_bn`` checkpoints load.
+    * ``pool_padding``: ``'symmetric'`` (default) pads the stride-2 pools
+      by 1 on every side (an odd size n gives ``(n + 1) / 2``);
+      ``'bottom_right'`` zero-pads one row and column at the bottom/right
+      and pools without padding (the official
+      ``ConstantPad2d((0, 1, 0, 1), 0)``, commented "TensorFlow 'SAME'
+      behavior"): n gives ``(n - 1) // 2 + 1`` only for even n, so a 321
+      crop gives 160 / 80 / 40 instead of 161 / 81 / 41, and the pooling
+      windows sit one pixel apart.  Zero padding equals the max-pool's
+      -inf padding because the inputs are ReLU outputs.
+    * ``pool_position``: where a layer sequence puts the pool that follows
+      a block, which decides which tensor cross-task fusion after a block
+      end sees.  ``'block_start'`` (default) runs it at the start of the
+      next block's first layer, so fusion after a block end sees the
+      pre-pool features: the official 13-stage MTL-NAS network (its search
+      space needs it: all layers of a block share one size).
+      ``'block_end'`` runs it at the end of the block's last layer, and
+      block 5 also ends with pool5 (max 3/s1 + avg 3/s1,
+      ``count_include_pad=False``), so fusion after a block end sees the
+      post-pool features: the official 5-stage network of NDDR-CNN and
+      cross-stitch (fusion after pool1..pool5).  Build the head with
+      ``LargeFOVHead(with_pool5=False)`` then.  Use it with same-layer
+      edges only: in a block the last layer's output is then smaller than
+      the others.  Pools have no parameters, so checkpoints load into
+      either placement.
 
     The network is split into one *layer* per 3x3 conv (13 for VGG-16); a
     layer that opens a block also runs the pool in front of it.  Modules are
@@ -39,6 +71,11 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
         norm_cfg: BN config; MTL-NAS uses eps 1e-3, momentum 0.05.
         act_cfg: activation after each BN.
         norm_eval: keep BN layers in eval mode during training.
+        conv_bias: give the 3x3 convs a bias (official: False).
+        pool_padding: ``'symmetric'`` or ``'bottom_right'`` (official),
+            for the stride-2 pools.
+        pool_position: ``'block_start'`` (MTL-NAS) or ``'block_end'``
+            (official NDDR-CNN / cross-stitch placement).
         init_cfg: mmengine init config.
     """
 
@@ -49,6 +86,8 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
         19: (2, 2, 4, 4, 4),
     }
     width_mults = (1, 2, 4, 8, 8)
+    pool_paddings = ('symmetric', 'bottom_right')
+    pool_positions = ('block_start', 'block_end')
 
     def __init__(self,
                  depth: int = 16,
@@ -61,8 +100,19 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
                      type='BN', eps=1e-3, momentum=0.05),
                  act_cfg: dict = dict(type='ReLU'),
                  norm_eval: bool = False,
+                 conv_bias: bool = True,
+                 pool_padding: str = 'symmetric',
+                 pool_position: str = 'block_start',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if pool_padding not in self.pool_paddings:
+            raise ValueError(f'VGGLargeFOV: pool_padding must be one of '
+                             f'{self.pool_paddings}, got {pool_padding!r}')
+        if pool_position not in self.pool_positions:
+            raise ValueError(f'VGGLargeFOV: pool_position must be one of '
+                             f'{self.pool_positions}, got {pool_position!r}')
+        self.pool_padding = pool_padding
+        self.pool_position = pool_position
         if depth not in self.arch_settings:
             raise KeyError(f'VGGLargeFOV: invalid depth {depth}; choose from '
                            f'{sorted(self.arch_settings)}')
@@ -93,8 +143,7 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
             pool_idx = None
             if b > 0:
                 pool_idx = len(features)
-                features.append(
-                    nn.MaxPool2d(3, stride=pool_strides[b - 1], padding=1))
+                features.append(self._make_pool(pool_strides[b - 1]))
             for c in range(num_convs):
                 conv_idx = len(features)
                 features.append(
@@ -104,7 +153,7 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
                         3,
                         padding=dilations[b],
                         dilation=dilations[b],
-                        bias=True,
+                        bias=bool(conv_bias),
                         norm_cfg=norm_cfg,
                         act_cfg=act_cfg))
                 channels = out_channels
@@ -113,17 +162,49 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
                                      (conv_idx, ))
                 layer_channels.append(out_channels)
                 layer_blocks.append(b)
+        if pool_position == 'block_end':
+            layer_modules = self._pools_at_block_ends(layer_modules,
+                                                      layer_blocks, features)
         self.features = nn.Sequential(*features)
         self._layer_modules = layer_modules
         self.layer_channels = layer_channels
         self.layer_blocks = layer_blocks
+
+    def _make_pool(self, stride: int) -> nn.Module:
+        """The 3x3 max-pool in front of a block."""
+        if stride == 2 and self.pool_padding == 'bottom_right':
+            return nn.Sequential(
+                nn.ConstantPad2d((0, 1, 0, 1), 0.0), nn.MaxPool2d(3, 2))
+        return nn.MaxPool2d(3, stride=stride, padding=1)
+
+    @staticmethod
+    def _pools_at_block_ends(layer_modules: List[Tuple[int, ...]],
+                             layer_blocks: List[int],
+                             features: List[nn.Module]
+                             ) -> List[Tuple[int, ...]]:
+        """Move each block-opening pool to the end of the previous block's
+        last layer and end the last block with pool5 (appended to
+        ``features``; no parameters, so state-dict keys do not move)."""
+        out = [list(m) for m in layer_modules]
+        for i in range(1, len(out)):
+            if layer_blocks[i] != layer_blocks[i - 1]:  # i opens a block
+                pool = out[i].pop(0)
+                out[i - 1].append(pool)
+        features.append(
+            nn.Sequential(
+                nn.MaxPool2d(3, stride=1, padding=1),
+                nn.AvgPool2d(3, stride=1, padding=1,
+                             count_include_pad=False)))
+        out[-1].append(len(features) - 1)
+        return [tuple(m) for m in out]
 
     def forward_stem(self, x: Tensor) -> Tensor:
         """VGG has no stem: layer 0 takes the image."""
         return x
 
     def forward_layer(self, i: int, x: Tensor) -> Tensor:
-        """Run layer ``i`` (its preceding pool, if any, and one conv)."""
+        """Run layer ``i``: one conv and the pool it carries, if any
+        (before the conv, or after it with ``pool_position='block_end'``)."""
         for k in self._layer_modules[i]:
             x = self.features[k](x)
         return x

@@ -1,8 +1,10 @@
 """DeepLab-LargeFOV classifier head (pool5, fc6, fc7, fc8)."""
-from typing import List, Sequence, Union
+import copy
+from typing import List, Optional, Sequence, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
+from mmengine.model import initialize
 from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
@@ -24,8 +26,22 @@ class LargeFOVHead(BaseDecodeHead):
         fc6_dilation: dilation of fc6.
         dropout_ratio: dropout after fc6 and after fc7.
         norm_cfg: BN of fc6/fc7 (MTL-NAS: eps 1e-3, momentum 0.05).
+        with_pool5: run pool5 first (default); ``False`` when the backbone
+            ends with it (``VGGLargeFOV(pool_position='block_end')``, the
+            official NDDR-CNN placement).
+        conv_init_cfg: optional mmengine init config applied to the head
+            *after* every other initialisation.  An ``init_cfg`` naming
+            ``Conv2d`` does not reach fc6 / fc7: mmcv's ``ConvModule``
+            re-initialises its conv (Kaiming, fan_out, ReLU) after its
+            parent's ``init_cfg``.  The official head init (every conv
+            ``kaiming_normal_(w, a=1)``, biases 0) is
+            ``dict(type='Kaiming', a=1, mode='fan_in',
+            nonlinearity='leaky_relu', distribution='normal', bias=0,
+            layer='Conv2d')``; ``None`` (default) keeps ConvModule's init
+            for fc6 / fc7 and mmseg's Normal(0.01) for fc8.
         **kwargs: the other ``BaseDecodeHead`` arguments (``num_classes``,
-            ``in_index``, ``loss_decode``, ``align_corners``, ...).
+            ``in_index``, ``loss_decode``, ``align_corners``,
+            ``init_cfg``, ...).
     """
 
     def __init__(self,
@@ -34,6 +50,8 @@ class LargeFOVHead(BaseDecodeHead):
                  fc6_dilation: int = 12,
                  dropout_ratio: float = 0.5,
                  norm_cfg: dict = dict(type='BN', eps=1e-3, momentum=0.05),
+                 with_pool5: bool = True,
+                 conv_init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(
             in_channels,
@@ -41,9 +59,11 @@ class LargeFOVHead(BaseDecodeHead):
             dropout_ratio=dropout_ratio,
             norm_cfg=norm_cfg,
             **kwargs)
+        self.conv_init_cfg = copy.deepcopy(conv_init_cfg)
         self.pool5 = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1),
-            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        ) if with_pool5 else nn.Identity()
         self.fc6 = ConvModule(
             self.in_channels,
             channels,
@@ -65,6 +85,13 @@ class LargeFOVHead(BaseDecodeHead):
             self.dropout = nn.Dropout(dropout_ratio)  # applied in cls_seg
         else:
             self.fc6_dropout = nn.Identity()
+
+    def init_weights(self) -> None:
+        """mmengine's init (``init_cfg``, then the children's own), then
+        ``conv_init_cfg``."""
+        super().init_weights()
+        if self.conv_init_cfg is not None:
+            initialize(self, self.conv_init_cfg)
 
     def forward(self, inputs: List[Tensor]) -> Tensor:
         """Logits at the input feature resolution."""

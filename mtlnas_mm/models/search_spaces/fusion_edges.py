@@ -266,9 +266,16 @@ class FusionEdges(BaseSearchSpace):
                               self.step_gate_modes[step])
 
     def set_temperature(self, temperature: float) -> None:
-        """Temperature of the ``relaxed`` gates (must be > 0)."""
-        if not temperature > 0:
-            raise ValueError('FusionEdges.temperature must be > 0, got '
+        """Temperature of the ``relaxed`` gates (>= 0).
+
+        The official schedule ``(1 - t/T)^2`` has no floor and reaches
+        about 2.5e-9; torch's RelaxedBernoulli stays finite there (its
+        probabilities are clamped, the gates saturate and their gradient is
+        0).  At exactly 0 the relaxation is replaced by its limit, a hard
+        Bernoulli(sigmoid(alpha)) sample without gradient (the relaxed
+        formula would give 0/0)."""
+        if not temperature >= 0:
+            raise ValueError('FusionEdges.temperature must be >= 0, got '
                              f'{temperature!r}')
         self.temperature = float(temperature)
 
@@ -369,6 +376,8 @@ class FusionEdges(BaseSearchSpace):
         for t, alpha in self.alphas.items():
             if mode == 'sigmoid':
                 g = alpha.sigmoid()
+            elif self.temperature == 0:  # the limit of the relaxation
+                g = Bernoulli(logits=alpha.detach()).sample()
             else:
                 tau = torch.as_tensor(
                     self.temperature, dtype=alpha.dtype, device=alpha.device)
