@@ -339,3 +339,67 @@ def test_official_input_scaling_and_unpadded_321_crops():
                                        bgr_to_rgb=True, size_divisor=8)
     assert padded(dict(inputs=[bgr], data_samples=[SegDataSample()]),
                   training=True)['inputs'].shape[-1] == 328
+
+
+# ------------------------------------------------------ official configs
+def test_official_configs_switch_every_option_on():
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmseg.registry import HOOKS, MODELS, TRANSFORMS
+    from runner_utils import ROOT
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/mtlnas/mtlnas_vgg16_nyuv2_official.py'))
+    model = MODELS.build(cfg.model)
+    net = model.network
+    col = net.backbone.columns['seg']
+    assert not any(n.endswith('conv.bias') for n, _ in col.named_parameters())
+    assert col.pool_padding == 'bottom_right'
+    assert col.pool_position == 'block_start'  # the search space: official
+    assert net.data_preprocessor.size_divisor is None
+    assert net.data_preprocessor.std.flatten().tolist() == [1.0, 1.0, 1.0]
+    heads = net.heads
+    assert heads['normal'].loss_module.space == 'raw'
+    assert heads['normal'].loss_module.loss_weight == 20.0
+    for head in (heads['seg'], heads['normal'].decoder):
+        assert head.conv_init_cfg['type'] == 'Kaiming'
+        assert head.conv_init_cfg['a'] == 1
+    pipeline = [TRANSFORMS.build(t) for t in
+                cfg.train_dataloader.dataset.pipeline]
+    names = [type(t).__name__ for t in pipeline]
+    assert 'TorchvisionColorJitter' in names
+    assert 'PhotoMetricDistortion' not in names
+    jitter = pipeline[names.index('TorchvisionColorJitter')].jitter
+    assert jitter.brightness is None and jitter.contrast is None
+    assert jitter.hue == (-0.05, 0.05) and jitter.saturation == (0.95, 1.05)
+    resize = pipeline[names.index('RandomResize')].resize
+    assert resize.normal_interpolation == 'nearest'
+    flip = pipeline[names.index('NormalAwareRandomFlip')]
+    assert flip.negate_components is False
+    assert not pipeline[names.index('LoadNormalMap')].renormalize
+    normal_metric = cfg.val_evaluator.metrics[1]
+    assert normal_metric.spaces == ('raw', ) and \
+        normal_metric.pred_space == 'raw'
+    hook = HOOKS.build(cfg.custom_hooks[0])
+    assert hook.min_temperature == 0.0
+    assert cfg.train_cfg.max_iters == 20001
+    assert cfg.param_scheduler['weight'][0]['end'] == 20001
+    assert cfg.train_dataloader.batch_size == 10
+
+    nddr = Config.fromfile(
+        osp.join(ROOT, 'configs/baselines/nddr_vgg16_nyuv2_official.py'))
+    net = MODELS.build(nddr.model)
+    col = net.backbone.columns['normal']
+    assert col.pool_position == 'block_end' and not any(
+        n.endswith('conv.bias') for n, _ in col.named_parameters())
+    assert isinstance(net.heads['seg'].pool5, torch.nn.Identity)
+    assert isinstance(net.heads['normal'].decoder.pool5, torch.nn.Identity)
+    assert net.backbone.edges.fusion_layers == [1, 3, 6, 9, 12]
+    single = Config.fromfile(osp.join(
+        ROOT, 'configs/baselines/single-task_vgg16_nyuv2_official.py'))
+    assert single.model.backbone.get('edges') is None
+    assert single.model.tasks.normal.head.loss.space == 'raw'
+    assert single.train_cfg.max_iters == 20001
