@@ -107,6 +107,7 @@ class CellTrunk(BaseModule):
             for name, p in self.named_parameters():
                 if not name.startswith('space.alphas.'):
                     p.requires_grad_(False)
+            self.train()  # modules start in training mode: switch now
 
     def train(self, mode: bool = True) -> 'CellTrunk':
         super().train(mode)
