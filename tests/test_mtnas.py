@@ -2,6 +2,7 @@
 leaks, a short search moves the alphas, the branch stage leaves the
 backbone untouched."""
 import copy
+import functools
 
 import pytest
 import torch
@@ -26,6 +27,7 @@ def _network(**backbone):
     return cfg
 
 
+@functools.lru_cache(maxsize=1)
 def _genotype():
     """A genotype for every space of the tiny network (derived from a
     fresh supernet)."""

@@ -81,12 +81,27 @@ def _one_line_for_frozen_params(model: nn.Module, owner: str):
                     'requires_grad=False and are not optimised')
 
 
+def _merge_groups(groups: List[dict]) -> List[dict]:
+    """One group per distinct setting (lr, weight decay, ...), parameters
+    in their original order, groups in order of first appearance."""
+    merged: Dict[str, dict] = {}
+    for g in groups:
+        key = repr(sorted((k, v) for k, v in g.items() if k != 'params'))
+        if key not in merged:
+            merged[key] = dict(g, params=[])
+        merged[key]['params'].extend(g['params'])
+    return list(merged.values())
+
+
 class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Build one optimizer over a subset of a model's parameters.
 
     ``paramwise_cfg`` (``custom_keys`` with ``lr_mult``/``decay_mult``,
     ``norm_decay_mult`` ...) is applied exactly as mmengine does for the full
-    model; the groups of parameters outside ``keep`` are then dropped.
+    model; the groups of parameters outside ``keep`` are then dropped and
+    groups with the same settings merged (mmengine makes one group per
+    parameter: thousands for a cell supernet, each costing torch a
+    compiled ``add_param_group`` call).
     """
 
     def build(self, model: nn.Module, keep: List[nn.Parameter],
@@ -99,7 +114,8 @@ class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         groups: List[dict] = []
         with _one_line_for_frozen_params(model, owner):
             self.add_params(groups, model)
-        groups = [g for g in groups if id(g['params'][0]) in keep_ids]
+        groups = _merge_groups(
+            [g for g in groups if id(g['params'][0]) in keep_ids])
         if not groups:
             raise ValueError(f'{owner}: the optimizer would own no '
                              'parameter (no trainable parameters in this '
