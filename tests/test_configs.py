@@ -14,7 +14,9 @@ from runner_utils import ROOT
 CONFIGS = sorted(
     osp.relpath(p, ROOT)
     for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
-    if '_base_' not in p)
+    # the MTNAS stages need the previous stage's genotype:
+    # test_mtnas_pipeline.py builds them
+    if '_base_' not in p and osp.join('configs', 'mtnas', '') not in p)
 
 
 def test_configs_are_found():

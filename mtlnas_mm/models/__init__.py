@@ -1,22 +1,25 @@
 """Models of mtlnas_mm, all registered in mmseg's ``MODELS`` registry.
 
-``backbones/`` (staged backbones, :class:`TaskColumns`), ``layers/``
-(fusion ops), ``search_spaces/`` (the interface and the MTL-NAS fusion
-edges), ``heads/``, ``losses/``, ``segmentors/`` (the plain
-:class:`MultiTaskNetwork`) and ``algorithms/`` (:class:`MTLNAS`).
+``backbones/`` (staged backbones, :class:`TaskColumns`, the MTNAS cell
+network), ``layers/`` (fusion ops, DARTS cell ops), ``search_spaces/``
+(the interface, the MTL-NAS fusion edges, the DARTS cells), ``heads/``,
+``losses/``, ``segmentors/`` (the plain :class:`MultiTaskNetwork`) and
+``algorithms/`` (:class:`MTLNAS`, :class:`MTNAS`).
 """
-from .algorithms import MTLNAS, BaseNASAlgorithm
-from .backbones import StagedResNet, TaskColumns, VGGLargeFOV
+from .algorithms import MTLNAS, MTNAS, BaseNASAlgorithm
+from .backbones import (CellMultiTaskBackbone, StagedResNet, TaskColumns,
+                        VGGLargeFOV)
 from .data_preprocessor import MultiTaskDataPreProcessor
 from .heads import (DenseRegressionHead, ImageClassificationHead,
                     LargeFOVHead)
 from .layers import CrossStitchFusion, NDDRFusion
 from .losses import CosineNormalLoss, MaskedDepthLoss
-from .search_spaces import BaseSearchSpace, FusionEdges
+from .search_spaces import BaseSearchSpace, DartsCellSpace, FusionEdges
 from .segmentors import MultiTaskNetwork
 
 __all__ = [
-    'MTLNAS', 'BaseNASAlgorithm', 'StagedResNet', 'TaskColumns',
+    'MTLNAS', 'MTNAS', 'BaseNASAlgorithm', 'CellMultiTaskBackbone',
+    'DartsCellSpace', 'StagedResNet', 'TaskColumns',
     'VGGLargeFOV', 'MultiTaskDataPreProcessor', 'DenseRegressionHead',
     'ImageClassificationHead', 'LargeFOVHead', 'CrossStitchFusion',
     'NDDRFusion', 'CosineNormalLoss', 'MaskedDepthLoss', 'BaseSearchSpace',

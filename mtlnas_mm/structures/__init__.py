@@ -1,7 +1,11 @@
 """Data structures shared by models, engine and tools: task fields, the
-fusion-edge search space's edges, and the architecture export format."""
+fusion-edge search space's edges, the DARTS cell genotypes and the
+architecture export format."""
 from .architecture import (KEEP_LOGIT, Architecture, ConnectivityRule, Edge,
                            build_candidate_edges, check_task_name)
+from .cell_genotype import (PRIMITIVES, CellArchitecture, CellGenotype,
+                            SpaceGenotype, derive_cell, edge_offset,
+                            num_cell_edges)
 from .export import (ARCH_FORMAT, ARCH_FORMAT_VERSION, ARCHITECTURE_KINDS,
                      BaseArchitecture, load_architecture,
                      register_architecture)
@@ -10,7 +14,9 @@ from .task_fields import (IGNORE_INDEX, TASK_KINDS, TaskKind,
 
 __all__ = [
     'ARCH_FORMAT', 'ARCH_FORMAT_VERSION', 'ARCHITECTURE_KINDS', 'KEEP_LOGIT',
-    'Architecture', 'BaseArchitecture', 'ConnectivityRule', 'Edge',
+    'Architecture', 'BaseArchitecture', 'CellArchitecture', 'CellGenotype',
+    'PRIMITIVES', 'SpaceGenotype', 'derive_cell', 'edge_offset',
+    'num_cell_edges', 'ConnectivityRule', 'Edge',
     'IGNORE_INDEX', 'TASK_KINDS', 'TaskKind', 'build_candidate_edges',
     'check_task_name', 'load_architecture', 'prediction_fields',
     'register_architecture', 'task_kind'

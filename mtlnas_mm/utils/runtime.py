@@ -86,3 +86,22 @@ def set_max_iters(cfg: Config, iters: int, validate: bool = True) -> Config:
     if not validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     return cfg
+
+
+def set_stage_genotype(cfg: Config, genotype: str,
+                       source: str = 'config') -> Config:
+    """Hand a ``'cell_genotype'`` file to an MTNAS stage config: a search
+    stage (``model.type='MTNAS'``) reads it as the genotype of the spaces
+    it does not search (``model.genotype``), a retraining stage (a plain
+    network with a ``CellMultiTaskBackbone``) as its derived network
+    (``model.backbone.genotype``)."""
+    model = cfg.model
+    if model.get('type') == 'MTNAS':
+        model.genotype = genotype
+    elif model.get('backbone', {}).get('type') == 'CellMultiTaskBackbone':
+        model.backbone.genotype = genotype
+    else:
+        raise KeyError(f'{source}: not an MTNAS stage (model type MTNAS, or '
+                       'a network with a CellMultiTaskBackbone); got model '
+                       f'type {model.get("type")!r}')
+    return cfg

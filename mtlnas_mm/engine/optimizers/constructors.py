@@ -12,10 +12,13 @@ mmengine applies ``paramwise_cfg.custom_keys`` by substring match and says
 nothing when a key matches no parameter, so a renamed module silently loses
 its lr multiplier.  Both constructors here raise instead.
 """
+import contextlib
 import copy
+import logging
 from typing import Dict, Iterable, List, Optional
 
 import torch.nn as nn
+from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from mmengine.optim import (DefaultOptimWrapperConstructor, OptimWrapper,
                             OptimWrapperDict)
@@ -53,12 +56,52 @@ class StrictOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         return super().__call__(model)
 
 
+class _DropFrozenWarnings(logging.Filter):
+    """Drops mmengine's one-warning-per-frozen-parameter records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'is skipped since its requires_grad=False' not in \
+            record.getMessage()
+
+
+@contextlib.contextmanager
+def _one_line_for_frozen_params(model: nn.Module, owner: str):
+    """mmengine warns once per frozen parameter (thousands of lines for a
+    frozen cell backbone); say it once instead."""
+    logger = MMLogger.get_current_instance()
+    drop = _DropFrozenWarnings()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+    frozen = sum(1 for p in model.parameters() if not p.requires_grad)
+    if frozen:
+        logger.info(f'{owner}: {frozen} parameter tensors have '
+                    'requires_grad=False and are not optimised')
+
+
+def _merge_groups(groups: List[dict]) -> List[dict]:
+    """One group per distinct setting (lr, weight decay, ...), parameters
+    in their original order, groups in order of first appearance."""
+    merged: Dict[str, dict] = {}
+    for g in groups:
+        key = repr(sorted((k, v) for k, v in g.items() if k != 'params'))
+        if key not in merged:
+            merged[key] = dict(g, params=[])
+        merged[key]['params'].extend(g['params'])
+    return list(merged.values())
+
+
 class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Build one optimizer over a subset of a model's parameters.
 
     ``paramwise_cfg`` (``custom_keys`` with ``lr_mult``/``decay_mult``,
     ``norm_decay_mult`` ...) is applied exactly as mmengine does for the full
-    model; the groups of parameters outside ``keep`` are then dropped.
+    model; the groups of parameters outside ``keep`` are then dropped and
+    groups with the same settings merged (mmengine makes one group per
+    parameter: thousands for a cell supernet, each costing torch a
+    compiled ``add_param_group`` call).
     """
 
     def build(self, model: nn.Module, keep: List[nn.Parameter],
@@ -69,8 +112,10 @@ class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             (n for n, p in model.named_parameters() if id(p) in keep_ids),
             owner)
         groups: List[dict] = []
-        self.add_params(groups, model)
-        groups = [g for g in groups if id(g['params'][0]) in keep_ids]
+        with _one_line_for_frozen_params(model, owner):
+            self.add_params(groups, model)
+        groups = _merge_groups(
+            [g for g in groups if id(g['params'][0]) in keep_ids])
         if not groups:
             raise ValueError(f'{owner}: the optimizer would own no '
                              'parameter (no trainable parameters in this '

@@ -37,6 +37,9 @@ class TaskColumns(BaseModule):
         init_cfg: mmengine init config.
     """
 
+    #: :class:`MultiTaskNetwork` fills in ``tasks``
+    takes_tasks = True
+
     def __init__(self,
                  tasks: Sequence[str],
                  backbone: dict,

@@ -2,9 +2,10 @@
 :class:`BaseSearchSpace` (the one interface algorithms, hooks and tools
 use)."""
 from .base import ARCH_STEP, STEPS, WEIGHT_STEP, BaseSearchSpace
+from .darts_cells import DartsCellSpace, MixedOp, SearchCell
 from .fusion_edges import BINARY_MARGIN, GATE_MODES, FusionEdges
 
 __all__ = [
     'ARCH_STEP', 'STEPS', 'WEIGHT_STEP', 'BaseSearchSpace', 'BINARY_MARGIN',
-    'GATE_MODES', 'FusionEdges'
+    'GATE_MODES', 'DartsCellSpace', 'FusionEdges', 'MixedOp', 'SearchCell'
 ]

@@ -12,7 +12,6 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mtlnas_mm.structures import (TASK_KINDS, check_task_name,
                                   prediction_fields)
-from ..backbones.task_columns import TaskColumns
 from ..heads.postprocess import default_img_metas, restore_prediction
 from ..utils import check_finite, refuse_legacy_state_dict
 from .task_init import load_task_checkpoints
@@ -40,6 +39,8 @@ class MultiTaskNetwork(BaseModel):
     * ``TaskColumns`` with ``edges=dict(type='FusionEdges', ...)``: the
       columns joined by cross-task edges (MTL-NAS, the all-edges supernet,
       NDDR-CNN, cross-stitch);
+    * ``CellMultiTaskBackbone``: a shared trunk of DARTS cells and one
+      decoder branch of cells per task (MTNAS);
     * any other backbone (e.g. ``VGGLargeFOV``): one trunk shared by all
       tasks, split before the heads (the "multiple" baseline).
 
@@ -95,7 +96,7 @@ class MultiTaskNetwork(BaseModel):
             raise ValueError('MultiTaskNetwork.test_cfg.mode: only "whole" '
                              f'is supported, got {self.test_cfg.mode!r}')
         backbone = copy.deepcopy(dict(backbone))
-        if self._is_task_columns(backbone):
+        if self._takes_tasks(backbone):
             backbone.setdefault('tasks', list(self.task_names))
             if list(backbone['tasks']) != self.task_names:
                 raise ValueError(
@@ -139,10 +140,13 @@ class MultiTaskNetwork(BaseModel):
                            'per-task backbone is TaskColumns.overrides)')
 
     @staticmethod
-    def _is_task_columns(cfg: dict) -> bool:
+    def _takes_tasks(cfg: dict) -> bool:
+        """Whether the backbone is per task (``takes_tasks = True``:
+        :class:`TaskColumns`, :class:`CellMultiTaskBackbone`): its
+        ``tasks`` are filled in from the task dict."""
         kind = cfg.get('type')
         cls = MODELS.get(kind) if isinstance(kind, str) else kind
-        return isinstance(cls, type) and issubclass(cls, TaskColumns)
+        return isinstance(cls, type) and getattr(cls, 'takes_tasks', False)
 
     @staticmethod
     def _refuse_legacy(state_dict, prefix, *args) -> None:

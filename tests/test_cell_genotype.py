@@ -1,0 +1,102 @@
+"""The 'cell_genotype' architecture kind: round trip, merge, bad files."""
+import json
+import re
+
+import pytest
+
+import mtlnas_mm  # noqa: F401
+from mtlnas_mm.structures import (PRIMITIVES, CellArchitecture, CellGenotype,
+                                  SpaceGenotype, load_architecture)
+
+NORMAL = CellGenotype((('sep_conv_3x3', 0), ('sep_conv_5x5', 1),
+                       ('skip_connect', 0), ('dil_conv_3x3', 2),
+                       ('max_pool_3x3', 1), ('avg_pool_3x3', 3),
+                       ('dil_conv_5x5', 4), ('sep_conv_3x3', 0)))
+REDUCE = CellGenotype((('max_pool_3x3', 0), ('max_pool_3x3', 1),
+                       ('skip_connect', 2), ('max_pool_3x3', 1),
+                       ('avg_pool_3x3', 0), ('skip_connect', 2),
+                       ('skip_connect', 2), ('avg_pool_3x3', 1)))
+
+
+def _arch(probs=True):
+    uniform = [[1.0 / len(PRIMITIVES)] * len(PRIMITIVES)] * 14
+    return CellArchitecture(
+        {'backbone': SpaceGenotype(NORMAL, REDUCE),
+         'branches.seg': SpaceGenotype(NORMAL)},
+        probs={'backbone': {'normal': uniform, 'reduce': uniform}}
+        if probs else None,
+        meta={'iter': 3})
+
+
+@pytest.mark.parametrize('suffix', ['json', 'yaml'])
+def test_round_trip_through_the_file(tmp_path, suffix):
+    arch = _arch()
+    path = str(tmp_path / f'g.{suffix}')
+    arch.dump(path)
+    back = load_architecture(path)
+    assert isinstance(back, CellArchitecture) and back == arch
+    assert back.meta == {'iter': 3}
+    assert back.genotypes['branches.seg'].reduce is None
+    assert back.soft_values()['backbone.reduce.13.none'] == \
+        pytest.approx(1 / 8)
+
+
+def test_merge_joins_disjoint_spaces():
+    a = CellArchitecture({'backbone': SpaceGenotype(NORMAL, REDUCE)})
+    b = CellArchitecture({'branches.seg': SpaceGenotype(NORMAL)})
+    merged = CellArchitecture.merge([a, b])
+    assert sorted(merged.genotypes) == ['backbone', 'branches.seg']
+    with pytest.raises(ValueError, match='appear twice'):
+        CellArchitecture.merge([a, a])
+
+
+def _write(tmp_path, mutate):
+    data = _arch().to_dict()
+    mutate(data)
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize('mutate, key, msg', [
+    (lambda d: d['genotypes']['backbone']['normal'][3].__setitem__(
+        0, 'conv_7x7'), 'genotypes.backbone.normal', "unknown op 'conv_7x7'"),
+    (lambda d: d['genotypes']['backbone']['normal'][2].__setitem__(1, 3),
+     'genotypes.backbone.normal', 'node 1 can read inputs 0..2'),
+    (lambda d: d['genotypes']['backbone']['normal'][1].__setitem__(1, 0),
+     'genotypes.backbone.normal', 'reads input 0 twice'),
+    (lambda d: d['genotypes']['backbone']['normal'].pop(),
+     'genotypes.backbone.normal', '2 \\(op, input\\) pairs per node'),
+    (lambda d: d['genotypes']['backbone']['reduce'].__setitem__(0, 'x'),
+     r'genotypes.backbone.reduce\[0\]', 'expected \\[op name, input'),
+    (lambda d: d['genotypes']['branches.seg'].pop('normal'),
+     'genotypes.branches.seg.normal', 'missing'),
+    (lambda d: d['genotypes']['backbone'].__setitem__('up', []),
+     'genotypes.backbone.up', 'unknown cell type'),
+    (lambda d: d.pop('genotypes'), 'genotypes', 'missing'),
+    (lambda d: d.__setitem__('primitives', ['none']), 'primitives',
+     'expected'),
+    (lambda d: d['probs']['backbone']['normal'].pop(),
+     'probs.backbone.normal', 'expected 14 edges'),
+    (lambda d: d['probs']['backbone']['reduce'].__setitem__(2, [2.0] * 8),
+     r'probs.backbone.reduce\[2\]', 'weights in \\[0, 1\\]'),
+    (lambda d: d['probs'].__setitem__('branches.depth', {}),
+     'probs.branches.depth', 'no genotype'),
+])
+def test_bad_files_name_the_file_and_the_key(tmp_path, mutate, key, msg):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ValueError) as err:
+        load_architecture(path)
+    text = str(err.value)
+    assert text.startswith(f'{path}: key "'), text
+    assert re.search(f'key "{key}"', text), text
+    assert re.search(msg, text), text
+
+
+def test_a_fusion_edge_loader_refuses_a_cell_genotype(tmp_path):
+    from mtlnas_mm.structures import Architecture
+    path = str(tmp_path / 'g.json')
+    _arch(probs=False).dump(path)
+    with pytest.raises(ValueError, match='key "kind": expected a '
+                       "'fusion_edges' architecture, got 'cell_genotype'"):
+        Architecture.load(path)

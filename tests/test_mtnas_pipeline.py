@@ -1,0 +1,93 @@
+"""tools/mtnas_pipeline.py: the three MTNAS stages chained at minimal
+iterations, each export feeding the next; every shipped MTNAS config
+builds once its genotype is filled in."""
+import glob
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mtlnas_mm  # noqa: F401
+from mmseg.registry import MODELS
+from mtlnas_mm.structures import (CellArchitecture, SpaceGenotype,
+                                  load_architecture)
+from mtlnas_mm.utils import set_stage_genotype
+from runner_utils import ROOT, generate_data, tiny_cfg
+
+torch.set_num_threads(1)
+STAGES = ['configs/mtnas/mtnas_cells-tiny_synthetic_stage1-branches.py',
+          'configs/mtnas/mtnas_cells-tiny_synthetic_stage2-backbone.py',
+          'configs/mtnas/mtnas_cells-tiny_synthetic_stage3-retrain.py']
+START = 'configs/mtnas/genotypes/start_backbone.json'
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'mtnas_pipeline', osp.join(ROOT, 'tools', 'mtnas_pipeline.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_pipeline_chains_the_three_stages(tmp_path):
+    data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
+    cfgs = [tiny_cfg(c, str(tmp_path / 'unused'), data, iters=2)
+            for c in STAGES]
+    cfgs[0].model.genotype = osp.join(ROOT, START)
+    work = str(tmp_path / 'pipe')
+    summary = _tool().run_pipeline(cfgs, work)
+    g1 = load_architecture(summary['genotypes']['branches'])
+    g2 = load_architecture(summary['genotypes']['backbone'])
+    start = load_architecture(osp.join(ROOT, START))
+    # stage 1: the backbone is the given one, the branches were searched
+    assert g1.genotypes['backbone'] == start.genotypes['backbone']
+    assert g1.probs and set(g1.probs) == {'branches.seg', 'branches.normal'}
+    # stage 2: the branches are stage 1's, the backbone was searched
+    for t in ('seg', 'normal'):
+        assert g2.genotypes[f'branches.{t}'] == g1.genotypes[f'branches.{t}']
+    assert g2.probs['backbone'] != g1.probs.get('backbone')
+    # stage 3: the derived network was trained, tested and counted
+    assert {'mIoU', 'mean'} <= {k.split('/')[-1]
+                                for k in summary['test_metrics']}
+    assert summary['complexity']['flops'] > 0
+    assert summary['complexity']['params'] > 0
+    assert osp.isfile(osp.join(work, 'pipeline.json'))
+
+
+MTNAS_CONFIGS = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs', 'mtnas', '*.py')))
+
+
+@pytest.mark.parametrize('config', MTNAS_CONFIGS)
+def test_mtnas_config_builds_model(config, tmp_path):
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    if 'stage1' not in config:
+        # a genotype for every space (genotypes do not depend on widths):
+        # the starting backbone's, its normal cell for every branch
+        start = load_architecture(osp.join(ROOT, START)).genotypes
+        tasks = (cfg.model.get('network') or cfg.model).tasks
+        genotypes = dict(start)
+        genotypes.update({f'branches.{t}': SpaceGenotype(
+            start['backbone'].normal) for t in tasks})
+        path = str(tmp_path / 'genotype.json')
+        CellArchitecture(genotypes).dump(path)
+        set_stage_genotype(cfg, path)
+    model = MODELS.build(cfg.model)
+    network = model.network if cfg.model.type == 'MTNAS' else model
+    spaces = network.backbone.spaces()
+    searched = [s.space_name for s in spaces if s.searchable]
+    if 'stage1' in config:
+        assert searched == [f'branches.{t}' for t in network.task_names]
+    elif 'stage2' in config:
+        assert searched == ['backbone']
+    else:
+        assert searched == [] and cfg.train_cfg.type == 'IterBasedTrainLoop'
+    if 'release' in config:
+        trunk = network.backbone.trunk
+        assert len(trunk.space.cells) == 14 and trunk.reductions == [6, 9, 12]
+        assert trunk.out_channels == [128, 256, 512, 1024]

@@ -1,0 +1,157 @@
+"""Run the three MTNAS stages, each stage's exported genotype feeding the
+next (Liu et al., ACCV 2020):
+
+1. branch search (``search='branches'``, backbone fixed and frozen);
+2. backbone search (``search='backbone'``), the branches fixed to the
+   stage-1 genotypes;
+3. retraining of the derived network (stage-2 genotype) from scratch,
+   then its test metrics, FLOPs and parameters (``mmengine.analysis``,
+   as mmseg's ``tools/analysis_tools/get_flops.py``).
+
+    python tools/mtnas_pipeline.py STAGE1 STAGE2 STAGE3 --work-dir DIR
+        [--resume] [--iters N] [--cfg-options k=v ...]
+
+Each stage runs in ``DIR/<stage>``; ``--resume`` resumes every stage from
+its latest checkpoint (a finished stage resumes at its end and only
+re-exports).  ``DIR/pipeline.json`` lists the genotype files, the test
+metrics and the complexity of the derived network.
+"""
+import argparse
+import copy
+import json
+import logging
+import os
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
+
+import mtlnas_mm  # noqa: F401  (registers components)
+from mtlnas_mm.engine.hooks import ArchitectureHook
+from mtlnas_mm.utils import set_max_iters, set_stage_genotype
+
+STAGES = ('branches', 'backbone', 'retrain')
+
+
+def exported_genotype(runner: Runner, stage: str) -> str:
+    """The final genotype file a search stage's ArchitectureHook wrote."""
+    hooks = [h for h in runner.hooks if isinstance(h, ArchitectureHook)]
+    if len(hooks) != 1:
+        raise RuntimeError(f'stage {stage!r}: a search stage needs exactly '
+                           'one ArchitectureHook (its export feeds the next '
+                           f'stage), found {len(hooks)}')
+    path = osp.join(runner.work_dir, hooks[0].out_dir, 'arch_final.json')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'stage {stage!r} wrote no {path}')
+    return path
+
+
+def complexity(model: torch.nn.Module,
+               input_shape: Tuple[int, int]) -> Dict[str, float]:
+    """FLOPs and parameters of the network at one ``(H, W)`` image,
+    counted by ``mmengine.analysis`` (FLOPs = multiply-adds, fvcore's
+    convention)."""
+    model = copy.deepcopy(model).eval()
+    inputs = torch.zeros(1, 3, *input_shape)
+    # the analysis warns with every module its trace never reached: in a
+    # cell network (parameter-free placeholders of pruned ops, loss
+    # modules) thousands of names
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad():
+            info = get_model_complexity_info(
+                model, inputs=(inputs, ), show_table=False, show_arch=False)
+    finally:
+        logger.setLevel(level)
+    return dict(flops=float(info['flops']), params=float(info['params']),
+                input_shape=list(input_shape))
+
+
+def run_pipeline(cfgs: Sequence[Config], work_dir: str,
+                 resume: bool = False,
+                 input_shape: Optional[Tuple[int, int]] = None) -> dict:
+    """Run the stages of ``cfgs`` (branch search, backbone search,
+    retraining) in ``work_dir``; return (and write to
+    ``work_dir/pipeline.json``) the summary."""
+    if len(cfgs) != len(STAGES):
+        raise ValueError(f'run_pipeline: {len(STAGES)} stage configs '
+                         f'({", ".join(STAGES)}), got {len(cfgs)}')
+    summary: dict = dict(genotypes={})
+    genotype = None
+    for stage, cfg in zip(STAGES, cfgs):
+        cfg = copy.deepcopy(cfg)
+        cfg.work_dir = osp.join(work_dir, stage)
+        cfg.experiment_name = f'{osp.basename(work_dir)}_{stage}'
+        if cfg.get('visualizer') is not None:  # one visualizer per runner
+            cfg.visualizer.name = cfg.experiment_name
+        if genotype is not None:
+            set_stage_genotype(cfg, genotype, source=f'stage {stage!r}')
+        if resume:
+            cfg.resume, cfg.load_from = True, None
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        if stage != 'retrain':
+            genotype = exported_genotype(runner, stage)
+            summary['genotypes'][stage] = genotype
+            continue
+        if cfg.get('test_dataloader') is not None:
+            summary['test_metrics'] = {
+                k: float(v) for k, v in runner.test().items()}
+        if input_shape is None:
+            input_shape = _crop_size(cfg)
+        summary['complexity'] = complexity(runner.model, input_shape)
+    os.makedirs(work_dir, exist_ok=True)
+    with open(osp.join(work_dir, 'pipeline.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _crop_size(cfg: Config) -> Tuple[int, int]:
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t['type'] == 'RandomCrop':
+            return tuple(t['crop_size'])
+    raise KeyError('no RandomCrop in the retraining pipeline: give '
+                   '--input-shape')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    for stage in STAGES:
+        parser.add_argument(stage, help=f'config of the {stage} stage')
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--resume', action='store_true',
+                        help='resume every stage from its latest checkpoint')
+    parser.add_argument('--iters', type=int,
+                        help='shorten every stage to this many iterations')
+    parser.add_argument('--input-shape', type=int, nargs=2,
+                        help='H W of the complexity count (default: the '
+                        'retraining crop)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides applied to every stage config')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfgs = []
+    for stage in STAGES:
+        cfg = Config.fromfile(getattr(args, stage))
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        if args.iters:
+            set_max_iters(cfg, args.iters)
+        cfgs.append(cfg)
+    summary = run_pipeline(cfgs, args.work_dir, args.resume,
+                           tuple(args.input_shape) if args.input_shape
+                           else None)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == '__main__':
+    main()
