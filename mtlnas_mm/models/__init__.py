@@ -1,24 +1,24 @@
 """Models of mtlnas_mm, all registered in mmseg's ``MODELS`` registry.
 
 ``backbones/`` (staged backbones, :class:`TaskColumns`), ``layers/``
-(fusion ops), ``search_spaces/`` (the interface and the MTL-NAS fusion
-edges), ``heads/``, ``losses/``, ``segmentors/`` (the plain
+(fusion ops), ``search_spaces/`` (the interface, the MTL-NAS fusion
+edges, the share routes), ``heads/``, ``losses/``, ``segmentors/`` (the plain
 :class:`MultiTaskNetwork`) and ``algorithms/`` (:class:`MTLNAS`).
 """
 from .algorithms import MTLNAS, BaseNASAlgorithm
-from .backbones import StagedResNet, TaskColumns, VGGLargeFOV
+from .backbones import StagedMLP, StagedResNet, TaskColumns, VGGLargeFOV
 from .data_preprocessor import MultiTaskDataPreProcessor
 from .heads import (DenseRegressionHead, ImageClassificationHead,
                     LargeFOVHead)
 from .layers import CrossStitchFusion, NDDRFusion
 from .losses import CosineNormalLoss, MaskedDepthLoss
-from .search_spaces import BaseSearchSpace, FusionEdges
+from .search_spaces import BaseSearchSpace, FusionEdges, ShareRoutes
 from .segmentors import MultiTaskNetwork
 
 __all__ = [
-    'MTLNAS', 'BaseNASAlgorithm', 'StagedResNet', 'TaskColumns',
+    'MTLNAS', 'BaseNASAlgorithm', 'StagedMLP', 'StagedResNet', 'TaskColumns',
     'VGGLargeFOV', 'MultiTaskDataPreProcessor', 'DenseRegressionHead',
     'ImageClassificationHead', 'LargeFOVHead', 'CrossStitchFusion',
     'NDDRFusion', 'CosineNormalLoss', 'MaskedDepthLoss', 'BaseSearchSpace',
-    'FusionEdges', 'MultiTaskNetwork'
+    'FusionEdges', 'MultiTaskNetwork', 'ShareRoutes'
 ]

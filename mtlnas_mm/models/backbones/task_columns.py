@@ -37,6 +37,9 @@ class TaskColumns(BaseModule):
         init_cfg: mmengine init config.
     """
 
+    #: ``MultiTaskNetwork`` fills in ``tasks``
+    multi_task_backbone = True
+
     def __init__(self,
                  tasks: Sequence[str],
                  backbone: dict,

@@ -3,8 +3,9 @@
 use)."""
 from .base import ARCH_STEP, STEPS, WEIGHT_STEP, BaseSearchSpace
 from .fusion_edges import BINARY_MARGIN, GATE_MODES, FusionEdges
+from .share_routing import ROUTE_MODES, ShareRoutes
 
 __all__ = [
     'ARCH_STEP', 'STEPS', 'WEIGHT_STEP', 'BaseSearchSpace', 'BINARY_MARGIN',
-    'GATE_MODES', 'FusionEdges'
+    'GATE_MODES', 'FusionEdges', 'ROUTE_MODES', 'ShareRoutes'
 ]

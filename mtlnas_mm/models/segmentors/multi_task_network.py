@@ -12,7 +12,6 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mtlnas_mm.structures import (TASK_KINDS, check_task_name,
                                   prediction_fields)
-from ..backbones.task_columns import TaskColumns
 from ..heads.postprocess import default_img_metas, restore_prediction
 from ..utils import check_finite, refuse_legacy_state_dict
 from .task_init import load_task_checkpoints
@@ -40,6 +39,9 @@ class MultiTaskNetwork(BaseModel):
     * ``TaskColumns`` with ``edges=dict(type='FusionEdges', ...)``: the
       columns joined by cross-task edges (MTL-NAS, the all-edges supernet,
       NDDR-CNN, cross-stitch);
+    * ``backbone=dict(type='ShareRoutes', backbone=..., num_subnets=K)``:
+      layers of K sub-networks joined by (searched) gated routes, one
+      gated read of the last layer per task (share routing);
     * any other backbone (e.g. ``VGGLargeFOV``): one trunk shared by all
       tasks, split before the heads (the "multiple" baseline).
 
@@ -95,7 +97,7 @@ class MultiTaskNetwork(BaseModel):
             raise ValueError('MultiTaskNetwork.test_cfg.mode: only "whole" '
                              f'is supported, got {self.test_cfg.mode!r}')
         backbone = copy.deepcopy(dict(backbone))
-        if self._is_task_columns(backbone):
+        if self._is_multi_task_backbone(backbone):
             backbone.setdefault('tasks', list(self.task_names))
             if list(backbone['tasks']) != self.task_names:
                 raise ValueError(
@@ -139,10 +141,14 @@ class MultiTaskNetwork(BaseModel):
                            'per-task backbone is TaskColumns.overrides)')
 
     @staticmethod
-    def _is_task_columns(cfg: dict) -> bool:
+    def _is_multi_task_backbone(cfg: dict) -> bool:
+        """Whether the backbone returns ``{task: features}`` and takes
+        ``tasks`` (its class sets ``multi_task_backbone = True``:
+        :class:`TaskColumns`, :class:`ShareRoutes`)."""
         kind = cfg.get('type')
         cls = MODELS.get(kind) if isinstance(kind, str) else kind
-        return isinstance(cls, type) and issubclass(cls, TaskColumns)
+        return isinstance(cls, type) and getattr(cls, 'multi_task_backbone',
+                                                 False)
 
     @staticmethod
     def _refuse_legacy(state_dict, prefix, *args) -> None:
