@@ -172,3 +172,73 @@ def test_fixed_routes_prune_sub_networks(tmp_path):
     assert sorted(calls) == [(0, 0), (1, 0)]
     with pytest.raises(ValueError, match='num_subnets'):
         mlp_space(k=2, architecture=path)
+
+
+def _arch(space=None) -> RouteArchitecture:
+    space = space or mlp_space(k=3)
+    randomize(space)
+    arch = space.derive()
+    arch.meta['iter'] = 7
+    return arch
+
+
+@pytest.mark.parametrize('suffix', ['.json', '.yaml'])
+def test_route_architecture_round_trip(tmp_path, suffix):
+    from mtlnas_mm.structures import load_architecture
+    arch = _arch()
+    path = str(tmp_path / f'routes{suffix}')
+    arch.dump(path)
+    loaded = load_architecture(path)
+    assert isinstance(loaded, RouteArchitecture) and loaded == arch
+    assert loaded.meta == dict(iter=7)
+    assert loaded.to_dict()['kind'] == 'share_routes'
+    assert loaded.required_subnets() == arch.required_subnets()
+    assert set(arch.soft_values()) == {
+        f'{key}<-{j}' for key in arch.block_keys for j in range(3)}
+    # a fusion-edge model refuses it, naming the kind
+    from mtlnas_mm.structures import Architecture
+    with pytest.raises(ValueError, match="key \"kind\".*'fusion_edges'"):
+        Architecture.load(path)
+
+
+def test_route_architecture_bad_files_name_file_and_key(tmp_path):
+    import json
+    good = _arch().to_dict()
+
+    def load(**changes):
+        data = {**good, **changes}
+        for k in [k for k, v in changes.items() if v is KeyError]:
+            del data[k]
+        path = tmp_path / 'bad_routes.json'
+        path.write_text(json.dumps(data))
+        return RouteArchitecture.load(str(path))
+
+    cases = [
+        (dict(routes=KeyError), 'key "routes": missing'),
+        (dict(num_subnets=1), 'key "num_subnets": 1 < 2 tasks'),
+        (dict(num_layers='2'), 'key "num_layers": must be a positive int'),
+        (dict(routes={**good['routes'], '1.1': []}),
+         'key "routes.1.1": must be a non-empty list'),
+        (dict(routes={**good['routes'], 'b': [0, 3]}),
+         r'key "routes.b": .*\[0, 3\)'),
+        (dict(routes={k: v for k, v in good['routes'].items()
+                      if k != '1.2'}), 'key "routes.1.2": missing'),
+        (dict(queries={**good['queries'], 'x': 'own'}),
+         'key "queries.x": unknown block'),
+        (dict(queries={**good['queries'], 'a': 'random'}),
+         'key "queries.a": unknown query'),
+        (dict(route_probs={**good['route_probs'], '1.0': [0.5, 2.0, 0.1]}),
+         'key "route_probs.1.0": need 3 probabilities'),
+        (dict(query_probs={**good['query_probs'], 'b': {'own': -1}}),
+         'key "query_probs.b"'),
+        (dict(tasks=['a', 'a.b']), 'key "tasks"'),
+    ]
+    for changes, message in cases:
+        with pytest.raises(ValueError, match='bad_routes.json: ' + message):
+            load(**changes)
+
+
+def test_route_architecture_picture(tmp_path):
+    from mtlnas_mm.visualization import draw_architecture
+    out = draw_architecture(_arch(), str(tmp_path / 'routes.png'))
+    assert (tmp_path / 'routes.png').stat().st_size > 1000 and out
