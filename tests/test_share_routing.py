@@ -242,3 +242,149 @@ def test_route_architecture_picture(tmp_path):
     from mtlnas_mm.visualization import draw_architecture
     out = draw_architecture(_arch(), str(tmp_path / 'routes.png'))
     assert (tmp_path / 'routes.png').stat().st_size > 1000 and out
+
+
+# ----------------------------------------------------------------------
+# the special cases of the space, against dedicated implementations
+# ----------------------------------------------------------------------
+VGG = dict(type='VGGLargeFOV', depth=11, base_channels=4)
+
+
+def _fixed_arch(tasks, num_layers, k, route, query='own'):
+    """Every block's route: ``route(key, own index)``."""
+    from mtlnas_mm.structures import block_keys
+    from mtlnas_mm.structures.share_routes import own_predecessor
+    keys = block_keys(tasks, num_layers, k)
+    return RouteArchitecture(
+        tasks, num_layers, k,
+        {key: route(key, own_predecessor(key, tasks)) for key in keys},
+        {key: query for key in keys})
+
+
+def test_own_predecessor_routes_are_single_task_columns():
+    """All routes "own predecessor only": task t's features are those of an
+    independent column (TaskColumns without edges) holding copy t's
+    weights; the third sub-network is never run."""
+    torch.manual_seed(0)
+    tasks = ['seg', 'normal']
+    arch = _fixed_arch(tasks, 5, 3, lambda key, own: [own])
+    space = MODELS.build(dict(type='ShareRoutes', tasks=tasks,
+                              num_subnets=3, backbone=VGG,
+                              architecture=arch))
+    randomize(space)
+    columns = MODELS.build(dict(type='TaskColumns', tasks=tasks,
+                                backbone=dict(VGG, out_indices=(4, ))))
+    for i, t in enumerate(tasks):
+        columns.columns[t].load_state_dict(space.subnets[i].state_dict())
+    calls = _calls(space)
+    x = torch.randn(2, 3, 32, 32)
+    out, ref = space(x), columns(x)
+    assert {k for _, k in calls} == {0, 1}
+    for t in tasks:
+        torch.testing.assert_close(out[t][0], ref[t][0], rtol=0, atol=0)
+
+
+class DedicatedMMoE(torch.nn.Module):
+    """MMoE (Ma et al., KDD 2018) with learned per-task gate embeddings:
+    ``f_t(x) = sum_k softmax(W_t e_t + b_t)_k expert_k(x)``."""
+
+    def __init__(self, tasks, num_experts, in_dims, dims, embed_dims=16):
+        super().__init__()
+        self.tasks = tasks
+        self.experts = torch.nn.ModuleList(
+            torch.nn.Sequential(torch.nn.Linear(in_dims, dims),
+                                torch.nn.ReLU(),
+                                torch.nn.Linear(dims, dims),
+                                torch.nn.ReLU())
+            for _ in range(num_experts))
+        self.embed = torch.nn.ParameterDict({
+            t: torch.nn.Parameter(torch.randn(embed_dims)) for t in tasks})
+        self.gate = torch.nn.ModuleDict({
+            t: torch.nn.Linear(embed_dims, num_experts) for t in tasks})
+
+    def forward(self, x):
+        h = torch.stack([e(x) for e in self.experts], 1)  # (N, K, C)
+        return {t: torch.einsum('k,nkc->nc',
+                                self.gate[t](self.embed[t]).softmax(-1), h)
+                for t in self.tasks}
+
+
+def _load_mmoe(space, mmoe):
+    with torch.no_grad():
+        for k, expert in enumerate(mmoe.experts):
+            for i in range(2):
+                layer = space.subnets[k].layers[i][0]
+                layer.weight.copy_(expert[2 * i].weight)
+                layer.bias.copy_(expert[2 * i].bias)
+        for t in TASKS:
+            space.gate(t).embedding.copy_(mmoe.embed[t])
+            space.gate(t).embedding_proj.load_state_dict(
+                mmoe.gate[t].state_dict())
+
+
+def test_all_routes_with_embedding_query_are_mmoe():
+    """Every route = all K experts, task-embedding query: MMoE; and the
+    searched space reaches it continuously (expected route at saturated
+    logits)."""
+    torch.manual_seed(0)
+    mmoe = DedicatedMMoE(TASKS, 3, 4, 6)
+    backbone = dict(type='StagedMLP', in_channels=4, channels=(6, 6),
+                    layer_blocks=(0, 0))  # one routing layer: the experts
+    arch = _fixed_arch(TASKS, 1, 3, lambda key, own: [0, 1, 2],
+                       query='embedding')
+    fixed = MODELS.build(dict(type='ShareRoutes', tasks=TASKS,
+                              num_subnets=3, backbone=backbone,
+                              architecture=arch))
+    searched = MODELS.build(dict(type='ShareRoutes', tasks=TASKS,
+                                 num_subnets=3, backbone=backbone))
+    x = torch.randn(5, 4)
+    ref = mmoe(x)
+    with torch.no_grad():
+        searched.route_logits.fill_(40.0)
+        searched.query_logits.copy_(torch.tensor([-40.0, 40.0, -40.0]))
+    for space in (fixed, searched):
+        _load_mmoe(space, mmoe)
+        out = space(x)
+        for t in TASKS:
+            torch.testing.assert_close(out[t][0], ref[t], rtol=1e-5,
+                                       atol=1e-6)
+    assert fixed.derive().required_subnets() == {(0, 0), (0, 1), (0, 2)}
+
+
+def test_one_sub_network_per_layer_is_hard_sharing():
+    """K = 1: every task reads the one trunk (a plain VGG) in every mode;
+    there is nothing to search (cost 0)."""
+    torch.manual_seed(0)
+    space = MODELS.build(dict(type='ShareRoutes', tasks=['seg'],
+                              num_subnets=1, backbone=VGG))
+    trunk = MODELS.build(dict(VGG, out_indices=(4, )))
+    trunk.load_state_dict(space.subnets[0].state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    ref = trunk(x)[0]
+    for mode in ('expected', 'sample', 'hard'):
+        space.route_mode = mode
+        torch.testing.assert_close(space(x)['seg'][0], ref, rtol=1e-6,
+                                   atol=1e-6)
+    assert space.regularizer().item() == 0.0
+
+
+def test_hard_sharing_of_two_tasks_and_pruned_flops():
+    """Two tasks on one shared column of K = 2 (every route reads
+    sub-network 0): the second column costs nothing, counted by
+    mmengine.analysis; own-column routes cost two columns."""
+    from mmengine.analysis import FlopAnalyzer
+    backbone = dict(type='StagedMLP', in_channels=4, channels=(8, 8, 8))
+
+    def flops(route):
+        arch = _fixed_arch(TASKS, 3, 2, route, query='embedding')
+        space = MODELS.build(dict(type='ShareRoutes', tasks=TASKS,
+                                  num_subnets=2, backbone=backbone,
+                                  architecture=arch)).eval()
+        out = space(torch.randn(3, 4))
+        return FlopAnalyzer(space, (torch.randn(1, 4), )).total(), out
+
+    shared, out = flops(lambda key, own: [0])
+    torch.testing.assert_close(out['a'][0], out['b'][0], rtol=0, atol=0)
+    columns, _ = flops(lambda key, own: [own])
+    column = 4 * 8 + 8 * 8 + 8 * 8  # multiply-adds of one MLP column
+    assert shared == column and columns == 2 * column
