@@ -1,5 +1,6 @@
 """NAS algorithms: a network plus the search of its architecture."""
 from .base import BaseNASAlgorithm, optimizer_params
 from .mtlnas import MTLNAS
+from .share_routing import ShareRouting
 
-__all__ = ['BaseNASAlgorithm', 'MTLNAS', 'optimizer_params']
+__all__ = ['BaseNASAlgorithm', 'MTLNAS', 'ShareRouting', 'optimizer_params']
