@@ -58,7 +58,7 @@ def test_modes_shapes_and_arch_gradients():
     with pytest.raises(ValueError, match='architecture step needs'):
         mlp_space(step_route_modes=dict(arch='sample'))
     with pytest.raises(ValueError, match='num_subnets'):
-        mlp_space(k=1)
+        mlp_space(k=11)
 
 
 def test_expected_route_is_the_exact_expectation():
@@ -215,7 +215,7 @@ def test_route_architecture_bad_files_name_file_and_key(tmp_path):
 
     cases = [
         (dict(routes=KeyError), 'key "routes": missing'),
-        (dict(num_subnets=1), 'key "num_subnets": 1 < 2 tasks'),
+        (dict(num_subnets=0), 'key "num_subnets": must be a positive int'),
         (dict(num_layers='2'), 'key "num_layers": must be a positive int'),
         (dict(routes={**good['routes'], '1.1': []}),
          'key "routes.1.1": must be a non-empty list'),
@@ -257,7 +257,7 @@ def _fixed_arch(tasks, num_layers, k, route, query='own'):
     keys = block_keys(tasks, num_layers, k)
     return RouteArchitecture(
         tasks, num_layers, k,
-        {key: route(key, own_predecessor(key, tasks)) for key in keys},
+        {key: route(key, own_predecessor(key, tasks, k)) for key in keys},
         {key: query for key in keys})
 
 
@@ -352,10 +352,10 @@ def test_all_routes_with_embedding_query_are_mmoe():
 
 
 def test_one_sub_network_per_layer_is_hard_sharing():
-    """K = 1: every task reads the one trunk (a plain VGG) in every mode;
+    """K = 1: both tasks read the one trunk (a plain VGG) in every mode;
     there is nothing to search (cost 0)."""
     torch.manual_seed(0)
-    space = MODELS.build(dict(type='ShareRoutes', tasks=['seg'],
+    space = MODELS.build(dict(type='ShareRoutes', tasks=['seg', 'normal'],
                               num_subnets=1, backbone=VGG))
     trunk = MODELS.build(dict(VGG, out_indices=(4, )))
     trunk.load_state_dict(space.subnets[0].state_dict())
@@ -363,8 +363,9 @@ def test_one_sub_network_per_layer_is_hard_sharing():
     ref = trunk(x)[0]
     for mode in ('expected', 'sample', 'hard'):
         space.route_mode = mode
-        torch.testing.assert_close(space(x)['seg'][0], ref, rtol=1e-6,
-                                   atol=1e-6)
+        out = space(x)
+        for t in ('seg', 'normal'):
+            torch.testing.assert_close(out[t][0], ref, rtol=1e-6, atol=1e-6)
     assert space.regularizer().item() == 0.0
 
 

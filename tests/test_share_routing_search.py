@@ -2,7 +2,6 @@
 a short search, and the controlled case of MMoE's correlated tasks."""
 import copy
 
-import pytest
 import torch
 
 import mtlnas_mm  # noqa: F401
@@ -128,3 +127,28 @@ def test_short_search_moves_the_logits_and_the_cost_sparsifies():
     assert arch.kind == 'share_routes'
     # every block keeps its single most probable input
     assert arch.num_routes() == len(arch.block_keys)
+
+
+def _rho_tool():
+    import importlib.util
+    import os.path as osp
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                    'tools', 'analysis_tools', 'share_routing_rho.py')
+    spec = importlib.util.spec_from_file_location('share_routing_rho', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_controlled_case_cross_routes_thin_out_as_rho_falls():
+    """MMoE's correlated tasks: uncorrelated tasks (rho = 0) get clearly
+    fewer routes between their columns than identical ones (rho = 1), and
+    fewer than their own routes (one seed, 300 search iterations; the
+    sweep over rho and seeds is tools/analysis_tools/share_routing_rho.py)."""
+    tool = _rho_tool()
+    same = tool.search_routes(1.0, dims=32)
+    apart = tool.search_routes(0.0, dims=32)
+    assert same['label_corr'] > 0.9 and abs(apart['label_corr']) < 0.1
+    assert apart['cross_route_prob'] < 0.7 * same['cross_route_prob'], (
+        apart['cross_route_prob'], same['cross_route_prob'])
+    assert apart['cross_route_prob'] < apart['own_route_prob']

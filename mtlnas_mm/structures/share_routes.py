@@ -50,16 +50,18 @@ def block_reads(key: str, num_layers: int) -> Tuple[int, Optional[int]]:
     return num_layers - 1, None
 
 
-def own_predecessor(key: str, tasks: Sequence[str]) -> int:
+def own_predecessor(key: str, tasks: Sequence[str], num_subnets: int) -> int:
     """The sub-network the ``'own'`` query reads: ``k`` for block ``l.k``,
-    task ``t``'s index for its task block."""
+    for task ``t``'s block the ``t``-th sub-network (the last one when
+    there are fewer sub-networks than tasks, e.g. ``K = 1``: hard
+    sharing)."""
     if '.' in key:
         return int(key.split('.')[1])
-    return list(tasks).index(key)
+    return min(list(tasks).index(key), num_subnets - 1)
 
 
 def required_subnets(tasks: Sequence[str], num_layers: int,
-                     routes: Mapping[str, Sequence[int]],
+                     num_subnets: int, routes: Mapping[str, Sequence[int]],
                      queries: Mapping[str, str]) -> Set[Subnet]:
     """The sub-networks some task depends on (the others are not computed).
 
@@ -74,7 +76,7 @@ def required_subnets(tasks: Sequence[str], num_layers: int,
         layer, _ = block_reads(key, num_layers)
         reads = set(routes[key])
         if len(reads) > 1 and queries[key] == 'own':
-            reads.add(own_predecessor(key, tasks))
+            reads.add(own_predecessor(key, tasks, num_subnets))
         for j in reads:
             if (layer, j) not in needed:
                 needed.add((layer, j))
@@ -90,7 +92,8 @@ class RouteArchitecture(BaseArchitecture):
     Args:
         tasks: task names, in order.
         num_layers: layers L (>= 1).
-        num_subnets: sub-networks per layer K (>= number of tasks).
+        num_subnets: sub-networks per layer K (``K = 1``: hard sharing;
+            one column per task needs ``K >=`` the number of tasks).
         routes: ``{block key: sorted predecessor indices}`` for every block
             of :func:`block_keys` (non-empty subsets of ``range(K)``).
         queries: ``{block key: one of QUERY_CANDIDATES}``.
@@ -121,10 +124,9 @@ class RouteArchitecture(BaseArchitecture):
         if self.num_layers < 1:
             raise ValueError('RouteArchitecture.num_layers must be >= 1, got '
                              f'{num_layers!r}')
-        if self.num_subnets < len(self.tasks):
-            raise ValueError(
-                f'RouteArchitecture.num_subnets ({num_subnets}) must be >= '
-                f'the number of tasks ({len(self.tasks)})')
+        if self.num_subnets < 1:
+            raise ValueError('RouteArchitecture.num_subnets must be >= 1, '
+                             f'got {num_subnets!r}')
         keys = self.block_keys
         self.routes: Dict[str, Tuple[int, ...]] = {}
         self.queries: Dict[str, str] = {}
@@ -164,8 +166,8 @@ class RouteArchitecture(BaseArchitecture):
 
     def required_subnets(self) -> Set[Subnet]:
         """The sub-networks this architecture computes."""
-        return required_subnets(self.tasks, self.num_layers, self.routes,
-                                self.queries)
+        return required_subnets(self.tasks, self.num_layers,
+                                self.num_subnets, self.routes, self.queries)
 
     def num_routes(self) -> int:
         """Selected routes over all blocks."""
@@ -220,9 +222,6 @@ class RouteArchitecture(BaseArchitecture):
                 raise format_error(source, key, 'must be a positive int, '
                                    f'got {data[key]!r}')
         num_layers, num_subnets = data['num_layers'], data['num_subnets']
-        if num_subnets < len(tasks):
-            raise format_error(source, 'num_subnets',
-                               f'{num_subnets} < {len(tasks)} tasks')
         try:
             keys = block_keys([check_task_name(t) for t in tasks],
                               num_layers, num_subnets)

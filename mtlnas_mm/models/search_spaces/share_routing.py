@@ -131,8 +131,8 @@ class ShareRoutes(BaseSearchSpace):
     Args:
         tasks: task names, in order.
         backbone: a staged backbone config; built ``num_subnets`` times.
-        num_subnets: K, sub-networks per layer (>= number of tasks,
-            ``<= MAX_SUBNETS``).
+        num_subnets: K, sub-networks per layer (default: one per task;
+            ``K = 1`` is hard sharing; ``<= MAX_SUBNETS``).
         query_candidates: the searched queries (a subset of
             ``QUERY_CANDIDATES``; one = not searched).
         embed_dims: width of the learned query embeddings.
@@ -174,10 +174,9 @@ class ShareRoutes(BaseSearchSpace):
             raise ValueError(f'ShareRoutes.tasks: need distinct tasks, got '
                              f'{list(tasks)}')
         k = len(self.tasks) if num_subnets is None else int(num_subnets)
-        if not len(self.tasks) <= k <= MAX_SUBNETS:
-            raise ValueError(
-                f'ShareRoutes.num_subnets: need {len(self.tasks)} (tasks) '
-                f'<= K <= {MAX_SUBNETS}, got {num_subnets}')
+        if not 1 <= k <= MAX_SUBNETS:
+            raise ValueError(f'ShareRoutes.num_subnets: need 1 <= K <= '
+                             f'{MAX_SUBNETS}, got {num_subnets}')
         self.num_subnets = k
         self.query_candidates = tuple(query_candidates)
         bad = [q for q in self.query_candidates if q not in QUERY_CANDIDATES]
@@ -261,6 +260,9 @@ class ShareRoutes(BaseSearchSpace):
         if mode not in ROUTE_MODES:
             raise ValueError(f'ShareRoutes.{key}: unknown route mode '
                              f'{mode!r}; choose from {ROUTE_MODES}')
+
+    def _own(self, key: str) -> int:
+        return own_predecessor(key, self.tasks, self.num_subnets)
 
     def gate(self, key: str) -> _Gate:
         return self.gates[key.replace('.', '_')]
@@ -409,6 +411,7 @@ class ShareRoutes(BaseSearchSpace):
             return self._forward_expected(inputs)
         plan = self.plan(mode)
         needed = required_subnets(self.tasks, self.num_layers,
+                                  self.num_subnets,
                                   {k: r for k, (r, _) in plan.items()},
                                   {k: q for k, (_, q) in plan.items()})
         prev: List[Optional[Tensor]] = []
@@ -431,7 +434,7 @@ class ShareRoutes(BaseSearchSpace):
             return prev[route[0]]
         feats = [prev[j] for j in route]
         if query == 'own':
-            vector = pool(prev[own_predecessor(key, self.tasks)])
+            vector = pool(prev[self._own(key)])
         elif query == 'input':
             vector = torch.stack([pool(f) for f in feats]).mean(0)
         else:
@@ -470,7 +473,7 @@ class ShareRoutes(BaseSearchSpace):
         weights = 0
         for q, pq in zip(self.query_candidates, query_probs.unbind(0)):
             if q == 'own':
-                vector = pooled[:, own_predecessor(key, self.tasks)]
+                vector = pooled[:, self._own(key)]
             elif q == 'input':
                 # E[mean of the selected inputs]
                 r = subset_probs @ (m / m.sum(1, keepdim=True))
