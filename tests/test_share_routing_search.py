@@ -152,3 +152,30 @@ def test_controlled_case_cross_routes_thin_out_as_rho_falls():
     assert apart['cross_route_prob'] < 0.7 * same['cross_route_prob'], (
         apart['cross_route_prob'], same['cross_route_prob'])
     assert apart['cross_route_prob'] < apart['own_route_prob']
+
+
+def test_configs_build_and_the_tiny_search_runs(tmp_path):
+    """The three configs build (VGG-16 / ResNet-50 as sub-networks) and the
+    tiny CPU search runs two bilevel iterations and exports routes."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmseg.registry import MODELS
+    from mtlnas_mm.structures import load_architecture
+    from runner_utils import ROOT, generate_data, tiny_cfg
+    for name, layers in (('vgg16_nyuv2', 5), ('r50_nyuv2', 4)):
+        cfg = Config.fromfile(osp.join(
+            ROOT, f'configs/share_routing/share-routing_{name}.py'))
+        space = MODELS.build(cfg.model).search_space
+        assert space.num_layers == layers and space.num_subnets == 2
+    data_root = generate_data(str(tmp_path / 'data'), num_train=4,
+                              num_test=2)
+    cfg = tiny_cfg('configs/share_routing/share-routing_vgg-tiny_synthetic.py',
+                   str(tmp_path / 'work'), data_root, iters=2)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    arch = load_architecture(str(tmp_path / 'work' / 'arch' /
+                                 'arch_final.json'))
+    assert arch.kind == 'share_routes' and arch.num_layers == 5
