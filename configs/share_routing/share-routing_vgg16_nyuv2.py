@@ -1,4 +1,5 @@
-# Share routing on NYUv2 (seg + normals): VGG-16 LargeFOV (BN) blocks as sub-networks
+# Share routing on NYUv2 (seg + normals): VGG-16 LargeFOV (BN) blocks as
+# sub-networks
 # (K = 2), the MTL-NAS search schedule (20k iterations), route cost weight
 # 0.1. Pretrained weights per copy through the backbone's init_cfg (see
 # ../_base_/models/vgg16_largefov_seg_normal.py).

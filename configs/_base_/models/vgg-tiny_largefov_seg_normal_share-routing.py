@@ -1,4 +1,5 @@
-# The network of ./vgg-tiny_largefov_seg_normal.py as a share-routing space: its
+# The network of ./vgg-tiny_largefov_seg_normal.py as a share-routing
+# space: its
 # backbone built K = 2 times, its 5 blocks the layers of sub-networks
 # (ShareRoutes); the network a share-routing search config wraps.
 _base_ = ['./vgg-tiny_largefov_seg_normal.py']
