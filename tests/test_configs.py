@@ -38,7 +38,12 @@ def test_config_builds_model(config):
     n_tasks = len(network.task_names)
     assert len(network.heads) == n_tasks
     assert hasattr(model, 'arch_parameters') == searchable
-    if searchable:
+    if searchable and cfg.model.type == 'ShareRouting':
+        space = model.search_space  # (L - 1) * K sub-network blocks + tasks
+        assert space.route_logits.shape == (
+            (space.num_layers - 1) * space.num_subnets + n_tasks,
+            space.num_subnets)
+    elif searchable:
         per_pair = {'vgg16': 24, 'vgg-tiny': 24, 'r50': 36}
         key = next(k for k in per_pair if k in osp.basename(config))
         expected = per_pair[key] * n_tasks * (n_tasks - 1)

@@ -1,6 +1,6 @@
 """Data structures shared by models, engine and tools: task fields, the
-fusion-edge search space's edges, the DARTS cell genotypes and the
-architecture export format."""
+fusion-edge search space's edges, the DARTS cell genotypes, the share
+routes and the architecture export format."""
 from .architecture import (KEEP_LOGIT, Architecture, ConnectivityRule, Edge,
                            build_candidate_edges, check_task_name)
 from .cell_genotype import (PRIMITIVES, CellArchitecture, CellGenotype,
@@ -9,6 +9,8 @@ from .cell_genotype import (PRIMITIVES, CellArchitecture, CellGenotype,
 from .export import (ARCH_FORMAT, ARCH_FORMAT_VERSION, ARCHITECTURE_KINDS,
                      BaseArchitecture, load_architecture,
                      register_architecture)
+from .share_routes import (QUERY_CANDIDATES, RouteArchitecture, block_keys,
+                           required_subnets)
 from .task_fields import (IGNORE_INDEX, TASK_KINDS, TaskKind,
                           prediction_fields, task_kind)
 
@@ -16,8 +18,9 @@ __all__ = [
     'ARCH_FORMAT', 'ARCH_FORMAT_VERSION', 'ARCHITECTURE_KINDS', 'KEEP_LOGIT',
     'Architecture', 'BaseArchitecture', 'CellArchitecture', 'CellGenotype',
     'PRIMITIVES', 'SpaceGenotype', 'derive_cell', 'edge_offset',
-    'num_cell_edges', 'ConnectivityRule', 'Edge',
-    'IGNORE_INDEX', 'TASK_KINDS', 'TaskKind', 'build_candidate_edges',
-    'check_task_name', 'load_architecture', 'prediction_fields',
-    'register_architecture', 'task_kind'
+    'num_cell_edges', 'ConnectivityRule', 'Edge', 'IGNORE_INDEX',
+    'QUERY_CANDIDATES', 'RouteArchitecture', 'TASK_KINDS', 'TaskKind',
+    'block_keys', 'build_candidate_edges', 'check_task_name',
+    'load_architecture', 'prediction_fields', 'register_architecture',
+    'required_subnets', 'task_kind'
 ]

@@ -14,7 +14,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..structures import (KEEP_LOGIT, Architecture,  # noqa: E402
-                          BaseArchitecture)
+                          BaseArchitecture, RouteArchitecture)
 
 #: architecture kind -> ``drawer(arch, out_file) -> out_file``
 ARCH_DRAWERS: Dict[str, Callable[[BaseArchitecture, str], str]] = {}
@@ -125,6 +125,72 @@ def draw_gate_curves(history: Dict[str, list], arch: Architecture,
     ax.set_xlabel('iteration')
     ax.set_ylabel('gate probability sigmoid(alpha)')
     ax.set_title(f'{len(history["curves"])} edges (solid: kept)')
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+@register_arch_drawer(RouteArchitecture.kind)
+def draw_share_routes(arch: RouteArchitecture, out: str) -> str:
+    """One row per layer (top = input side) of K sub-networks, the tasks
+    below; a red arrow per selected route (width and opacity follow its
+    inclusion probability, if known; grey into a pruned sub-network), a
+    faint dotted line per unselected candidate, computed sub-networks
+    filled, pruned ones hollow."""
+    k_sub, num_layers = arch.num_subnets, arch.num_layers
+    tasks = list(arch.tasks)
+    needed = arch.required_subnets()
+    fig, ax = plt.subplots(figsize=(1.3 * max(k_sub, len(tasks)) + 1.5,
+                                    0.9 * (num_layers + 1) + 1.0))
+
+    def pos(key_or_node):
+        if isinstance(key_or_node, tuple):
+            layer, k = key_or_node
+            return k - (k_sub - 1) / 2, layer
+        i = tasks.index(key_or_node)
+        return i - (len(tasks) - 1) / 2, num_layers + 0.3
+
+    probs = arch.route_probs or {}
+    for key in arch.block_keys:
+        if '.' in key:
+            layer, k = (int(v) for v in key.split('.'))
+            target, source_layer = (layer, k), layer - 1
+        else:
+            target, source_layer = key, num_layers - 1
+        x1, y1 = pos(target)
+        live = not isinstance(target, tuple) or target in needed
+        for j in range(k_sub):
+            x0, y0 = pos((source_layer, j))
+            if j in arch.routes[key]:
+                p = probs.get(key, [1.0] * k_sub)[j]
+                ax.annotate('', xy=(x1, y1 - 0.12), xytext=(x0, y0 + 0.12),
+                            arrowprops=dict(arrowstyle='->',
+                                            color='tab:red' if live else '0.7',
+                                            alpha=0.3 + 0.7 * p,
+                                            lw=0.5 + 2.5 * p), zorder=2)
+            else:
+                ax.plot([x0, x1], [y0, y1], ':', color='0.85', lw=0.6,
+                        zorder=0)
+    for layer in range(num_layers):
+        for k in range(k_sub):
+            x, y = pos((layer, k))
+            on = (layer, k) in needed
+            ax.scatter([x], [y], s=160, zorder=3, edgecolors='tab:blue',
+                       facecolors='tab:blue' if on else 'white')
+    for t in tasks:
+        x, y = pos(t)
+        ax.text(x, y + 0.15, t, ha='center', va='top', fontsize=10,
+                fontweight='bold')
+    ax.set_ylim(num_layers + 0.8, -0.7)
+    ax.set_xlim(-(k_sub + 1) / 2, (k_sub + 1) / 2)
+    ax.set_yticks(range(num_layers))
+    ax.set_ylabel('layer')
+    ax.set_xticks([])
+    ax.set_title(f'{arch.num_routes()} routes, {len(needed)}/'
+                 f'{k_sub * num_layers} sub-networks computed')
+    for side in ('top', 'right', 'bottom'):
+        ax.spines[side].set_visible(False)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

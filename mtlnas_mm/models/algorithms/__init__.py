@@ -2,5 +2,7 @@
 from .base import BaseNASAlgorithm, optimizer_params
 from .mtlnas import MTLNAS
 from .mtnas import MTNAS
+from .share_routing import ShareRouting
 
-__all__ = ['BaseNASAlgorithm', 'MTLNAS', 'MTNAS', 'optimizer_params']
+__all__ = ['BaseNASAlgorithm', 'MTLNAS', 'MTNAS', 'ShareRouting',
+           'optimizer_params']

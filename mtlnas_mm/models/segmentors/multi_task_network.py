@@ -41,6 +41,9 @@ class MultiTaskNetwork(BaseModel):
       NDDR-CNN, cross-stitch);
     * ``CellMultiTaskBackbone``: a shared trunk of DARTS cells and one
       decoder branch of cells per task (MTNAS);
+    * ``backbone=dict(type='ShareRoutes', backbone=..., num_subnets=K)``:
+      layers of K sub-networks joined by (searched) gated routes, one
+      gated read of the last layer per task (share routing);
     * any other backbone (e.g. ``VGGLargeFOV``): one trunk shared by all
       tasks, split before the heads (the "multiple" baseline).
 
@@ -142,8 +145,9 @@ class MultiTaskNetwork(BaseModel):
     @staticmethod
     def _takes_tasks(cfg: dict) -> bool:
         """Whether the backbone is per task (``takes_tasks = True``:
-        :class:`TaskColumns`, :class:`CellMultiTaskBackbone`): its
-        ``tasks`` are filled in from the task dict."""
+        :class:`TaskColumns`, :class:`CellMultiTaskBackbone`,
+        :class:`ShareRoutes`): its ``tasks`` are filled in from the task
+        dict."""
         kind = cfg.get('type')
         cls = MODELS.get(kind) if isinstance(kind, str) else kind
         return isinstance(cls, type) and getattr(cls, 'takes_tasks', False)

@@ -1,0 +1,181 @@
+"""The share-routing algorithm: the bilevel step with its two estimators,
+a short search, and the controlled case of MMoE's correlated tasks."""
+import copy
+
+import torch
+
+import mtlnas_mm  # noqa: F401
+from mtlnas_mm.datasets.correlated_regression import correlated_regression
+from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
+from mtlnas_mm.models import ShareRouting
+
+torch.set_num_threads(1)
+TASKS = ['t1', 't2']
+
+
+def algorithm(k=2, dims=8, width=8, layers=2, **kw) -> ShareRouting:
+    return ShareRouting(
+        network=dict(
+            type='MultiTaskRegressor', tasks=TASKS, in_channels=width,
+            backbone=dict(type='ShareRoutes', num_subnets=k,
+                          backbone=dict(type='StagedMLP', in_channels=dims,
+                                        channels=(width, ) * layers))),
+        **kw)
+
+
+def optim(model, lr=1e-2, arch_lr=5e-2):
+    return BilevelOptimWrapperConstructor(dict(
+        weight=dict(optimizer=dict(type='Adam', lr=lr)),
+        arch=dict(optimizer=dict(type='Adam', lr=arch_lr))))(model)
+
+
+def batch(rho, n, seed, dims=8):
+    x, y = correlated_regression(n, rho, dims=dims, seed=seed)
+    return dict(inputs=x, data_samples=y)
+
+
+def test_bilevel_step_has_no_gradient_leak():
+    """The architecture optimizer steps with the gradient of the expected
+    route's loss + cost only; the weight optimizer with the sampled
+    route's training gradient only; both modes are restored after."""
+    torch.manual_seed(0)
+    model = algorithm(k=3, regularizer_weight=0.5)
+    space = model.search_space
+    with torch.no_grad():  # non-zero gates: gradients reach every logit
+        for gate in space.gates.values():
+            for p in gate.parameters():
+                p.normal_()
+    ow = optim(model)
+    arch_batch, weight_batch = batch(0.5, 16, 1), batch(0.5, 16, 2)
+
+    ref = copy.deepcopy(model)
+    ref.set_step('arch')
+    losses = ref(**arch_batch, mode='loss')
+    (sum(losses.values()) + 0.5 * ref.regularizer()).backward()
+    expected_arch = [p.grad.clone() for p in ref.arch_parameters()]
+
+    seen = {}
+    arch_step, weight_step = ow['arch'].step, ow['weight'].step
+    rng = torch.get_rng_state()
+
+    def spy_arch(*a, **k):
+        seen['modes'] = [space.route_mode]
+        seen['arch'] = [p.grad.clone() for p in model.arch_parameters()]
+        return arch_step(*a, **k)
+
+    def spy_weights(*a, **k):
+        seen['modes'].append(space.route_mode)
+        seen['weights'] = {n: p.grad.clone() for n, p in
+                           model.named_parameters() if p.grad is not None
+                           and p.requires_grad}
+        # the training gradient alone, at the post-step logits, with the
+        # same sampled routes (the expected route draws nothing)
+        now = copy.deepcopy(model)
+        now.zero_grad()
+        now.set_step('weight')
+        state = torch.get_rng_state()
+        torch.set_rng_state(rng)
+        sum(now(**weight_batch, mode='loss').values()).backward()
+        torch.set_rng_state(state)
+        seen['expected_weights'] = {
+            n: p.grad for n, p in now.named_parameters()
+            if p.grad is not None}
+        return weight_step(*a, **k)
+
+    ow['arch'].step, ow['weight'].step = spy_arch, spy_weights
+    log = model.train_step(dict(weight=weight_batch, arch=arch_batch), ow)
+    assert seen['modes'] == ['expected', 'sample']
+    assert space.route_mode == 'expected'
+    for got, want in zip(seen['arch'], expected_arch):
+        torch.testing.assert_close(got, want)
+    arch_ids = {id(p) for p in model.arch_parameters()}
+    named = dict(model.named_parameters())
+    weights = {n for n in seen['expected_weights']
+               if id(named[n]) not in arch_ids}
+    assert weights and weights <= set(seen['weights'])
+    for n in weights:
+        torch.testing.assert_close(seen['weights'][n],
+                                   seen['expected_weights'][n])
+    assert 'arch.loss_route_cost' in log and 'arch.route_cost' in log
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0
+               for p in model.parameters())
+
+
+def search(rho, iters, cost, seed=0, k=2, n=256, lr=1e-2, arch_lr=5e-2):
+    torch.manual_seed(seed)
+    model = algorithm(k=k, regularizer_weight=cost)
+    ow = optim(model, lr, arch_lr)
+    train, held = batch(rho, n, 10 + seed), batch(rho, n, 20 + seed)
+    for i in range(iters):
+        sl = slice((i * 32) % n, (i * 32) % n + 32)
+        model.train_step(dict(
+            weight={k: v[sl] for k, v in train.items()},
+            arch={k: v[sl] for k, v in held.items()}), ow)
+    return model
+
+
+def test_short_search_moves_the_logits_and_the_cost_sparsifies():
+    plain = search(0.5, 30, cost=0.0)
+    costly = search(0.5, 30, cost=5.0)
+    moved = max((p - 0).abs().max().item() for p in plain.arch_parameters())
+    assert moved > 0.1
+    # the cost term lowers the inclusion probabilities
+    p_plain = plain.search_space.route_probs().mean().item()
+    p_costly = costly.search_space.route_probs().mean().item()
+    assert p_costly < p_plain - 0.1, (p_costly, p_plain)
+    arch = costly.export()
+    assert arch.kind == 'share_routes'
+    # every block keeps its single most probable input
+    assert arch.num_routes() == len(arch.block_keys)
+
+
+def _rho_tool():
+    import importlib.util
+    import os.path as osp
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                    'tools', 'analysis_tools', 'share_routing_rho.py')
+    spec = importlib.util.spec_from_file_location('share_routing_rho', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_controlled_case_cross_routes_thin_out_as_rho_falls():
+    """MMoE's correlated tasks: uncorrelated tasks (rho = 0) get clearly
+    fewer routes between their columns than identical ones (rho = 1), and
+    fewer than their own routes (one seed, 300 search iterations; the
+    sweep over rho and seeds is tools/analysis_tools/share_routing_rho.py)."""
+    tool = _rho_tool()
+    same = tool.search_routes(1.0, dims=32)
+    apart = tool.search_routes(0.0, dims=32)
+    assert same['label_corr'] > 0.9 and abs(apart['label_corr']) < 0.1
+    assert apart['cross_route_prob'] < 0.7 * same['cross_route_prob'], (
+        apart['cross_route_prob'], same['cross_route_prob'])
+    assert apart['cross_route_prob'] < apart['own_route_prob']
+
+
+def test_configs_build_and_the_tiny_search_runs(tmp_path):
+    """The three configs build (VGG-16 / ResNet-50 as sub-networks) and the
+    tiny CPU search runs two bilevel iterations and exports routes."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmseg.registry import MODELS
+    from mtlnas_mm.structures import load_architecture
+    from runner_utils import ROOT, generate_data, tiny_cfg
+    for name, layers in (('vgg16_nyuv2', 5), ('r50_nyuv2', 4)):
+        cfg = Config.fromfile(osp.join(
+            ROOT, f'configs/share_routing/share-routing_{name}.py'))
+        space = MODELS.build(cfg.model).search_space
+        assert space.num_layers == layers and space.num_subnets == 2
+    data_root = generate_data(str(tmp_path / 'data'), num_train=4,
+                              num_test=2)
+    cfg = tiny_cfg('configs/share_routing/share-routing_vgg-tiny_synthetic.py',
+                   str(tmp_path / 'work'), data_root, iters=2)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    arch = load_architecture(str(tmp_path / 'work' / 'arch' /
+                                 'arch_final.json'))
+    assert arch.kind == 'share_routes' and arch.num_layers == 5
