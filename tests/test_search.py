@@ -7,7 +7,7 @@ from mmengine.runner import Runner
 import mtlnas_mm  # noqa: F401
 from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
 
-ITERS = 60
+ITERS = 80
 
 
 @pytest.fixture(scope='module')

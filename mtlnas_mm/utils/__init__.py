@@ -9,7 +9,7 @@ from .checkpoint import (checkpoint_safe_globals, history_buffer_method,
 from .dist import init_cpu_distributed
 from .runtime import (finalize_tool_cfg, name_run, parse_tool_args,
                       set_max_iters, set_stage_genotype,
-                      use_fixed_architecture)
+                      set_weight_lr, use_fixed_architecture)
 
 register_checkpoint_safe_globals()
 
@@ -17,5 +17,5 @@ __all__ = [
     'checkpoint_safe_globals', 'history_buffer_method',
     'register_checkpoint_safe_globals', 'init_cpu_distributed',
     'finalize_tool_cfg', 'name_run', 'parse_tool_args', 'set_max_iters',
-    'set_stage_genotype', 'use_fixed_architecture'
+    'set_stage_genotype', 'set_weight_lr', 'use_fixed_architecture'
 ]

@@ -70,6 +70,19 @@ def use_fixed_architecture(cfg: Config, arch_file: str,
     return cfg
 
 
+def set_weight_lr(cfg: Config, lr: float) -> Config:
+    """Set the base lr of the network weights: ``optim_wrapper.optimizer``
+    of a plain config, the ``'weight'`` optimizer of a search config
+    (``OptimWrapperDict``, keys :data:`STEPS`). lr multipliers
+    (``paramwise_cfg``) and the architecture optimizer are kept, so the
+    fusion ops keep their x100 of the new lr."""
+    from mtlnas_mm.models.search_spaces import WEIGHT_STEP
+    ow = cfg.optim_wrapper
+    target = ow[WEIGHT_STEP] if WEIGHT_STEP in ow else ow
+    target.optimizer.lr = lr
+    return cfg
+
+
 def set_max_iters(cfg: Config, iters: int, validate: bool = True) -> Config:
     """Shorten (or lengthen) an iteration-based config to ``iters``.
 

@@ -1,9 +1,13 @@
 # Generated NYUv2-like scenes (tools/dataset_converters/make_synthetic_nyuv2.py) in the layout
 # of the official NDDR-CNN / MTL-NAS release: 40-class labels + normals.
-# Small images and crops so a search runs in minutes on a CPU.
+# Small images so a search runs in minutes on a CPU; the crops are the whole
+# 96x128 image (after the random scale): measured over the demo's budget,
+# 64x64 crops left the normals column at 38.6 degrees (one seed, 600 it)
+# against 31.5 with whole-image crops (it needs the room's context to tell
+# which wall it sees).
 dataset_type = 'NYUv2MultiTaskDataset'
 data_root = 'data/synthetic_nyuv2'
-crop_size = (64, 64)
+crop_size = (96, 128)
 train_pipeline = [
     dict(type='LoadMultiTaskImage'),
     dict(type='LoadSegMap'),

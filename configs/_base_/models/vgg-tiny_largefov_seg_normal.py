@@ -5,8 +5,12 @@ _base_ = ['./vgg16_largefov_seg_normal.py']
 model = dict(
     backbone=dict(backbone=dict(base_channels=8)),
     tasks=dict(
-        seg=dict(head=dict(in_channels=64, channels=64, fc6_dilation=4)),
+        seg=dict(
+            head=dict(
+                in_channels=64, channels=64, fc6_dilation=4,
+                dropout_ratio=0.0)),
         normal=dict(
             head=dict(
-                decoder=dict(in_channels=64, channels=64,
-                             fc6_dilation=4)))))
+                decoder=dict(
+                    in_channels=64, channels=64, fc6_dilation=4,
+                    dropout_ratio=0.0)))))
