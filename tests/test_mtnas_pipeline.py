@@ -55,6 +55,11 @@ def test_pipeline_chains_the_three_stages(tmp_path):
     assert summary['complexity']['flops'] > 0
     assert summary['complexity']['params'] > 0
     assert osp.isfile(osp.join(work, 'pipeline.json'))
+    # each search stage's genotype picture, next to its file
+    for stage in ('branches', 'backbone'):
+        pic = summary['pictures'][stage]
+        assert pic == summary['genotypes'][stage][:-len('json')] + 'png'
+        assert osp.getsize(pic) > 1000
 
 
 MTNAS_CONFIGS = sorted(
