@@ -9,13 +9,15 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
 from mtlnas_mm.structures import (CellArchitecture, SpaceGenotype,
                                   load_architecture)
 from mtlnas_mm.utils import set_stage_genotype
-from runner_utils import ROOT, generate_data, tiny_cfg
+from runner_utils import (ROOT, assert_same_state, generate_data, load_state,
+                          tiny_cfg)
 
 torch.set_num_threads(1)
 STAGES = ['configs/mtnas/mtnas_cells-tiny_synthetic_stage1-branches.py',
@@ -60,6 +62,48 @@ def test_pipeline_chains_the_three_stages(tmp_path):
         pic = summary['pictures'][stage]
         assert pic == summary['genotypes'][stage][:-len('json')] + 'png'
         assert osp.getsize(pic) > 1000
+
+
+def test_branch_search_resumes_after_a_crash(tmp_path):
+    """A stage-1 search killed after iteration 2 of 4 and resumed from its
+    iteration-2 checkpoint ends with the alphas, weights, optimizer states
+    (the bilevel constructor's merged groups), schedules and losses of the
+    uninterrupted 4-iteration run."""
+    data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
+    full_dir, resumed_dir = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+
+    def cfg(work_dir):
+        c = tiny_cfg(STAGES[0], work_dir, data, iters=4,
+                     checkpoint_interval=2)
+        c.model.genotype = osp.join(ROOT, START)
+        return c
+
+    Runner.from_cfg(cfg(full_dir)).train()
+    resumed_cfg = cfg(resumed_dir)
+    resumed_cfg.resume = True
+    resumed_cfg.load_from = osp.join(full_dir, 'iter_2.pth')
+    runner = Runner.from_cfg(resumed_cfg)
+    runner.train()
+    assert runner.iter == 4
+    half = load_state(osp.join(full_dir, 'iter_2.pth'))['state_dict']
+    full = load_state(osp.join(full_dir, 'iter_4.pth'))
+    resumed = load_state(osp.join(resumed_dir, 'iter_4.pth'))
+    alphas = [k for k in full['state_dict'] if '.alphas.' in k]
+    searched = [k for k in alphas if '.branches.' in k]
+    assert searched, sorted(full['state_dict'])[:10]
+    # the second half moved the searched alphas: equality below is not the
+    # checkpoint merely loaded
+    assert all(not torch.equal(half[k], full['state_dict'][k])
+               for k in searched)
+    assert_same_state(full['state_dict'], resumed['state_dict'], 'state_dict')
+    assert_same_state(full['optimizer'], resumed['optimizer'], 'optimizer')
+    assert_same_state(full['param_schedulers'],
+                      resumed['param_schedulers'], 'param_schedulers')
+    hub_full = full['message_hub']['log_scalars']
+    hub_res = resumed['message_hub']['log_scalars']
+    for key in ('train/loss', 'train/arch.loss'):
+        assert_same_state(hub_full[key].data[0][-2:],
+                          hub_res[key].data[0][-2:], key)
 
 
 MTNAS_CONFIGS = sorted(
