@@ -115,6 +115,17 @@ MTNAS_CONFIGS = sorted(
 def test_mtnas_config_builds_model(config, tmp_path):
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(ROOT, config))
+    if 'nyuv2' in config:
+        # the synthetic release stage with NYUv2's data: same model,
+        # schedule and optimizers
+        twin = Config.fromfile(osp.join(ROOT, config.replace('nyuv2',
+                                                             'synthetic')))
+        for key in ('model', 'optim_wrapper', 'param_scheduler',
+                    'train_cfg'):
+            assert cfg.to_dict()[key] == twin.to_dict()[key], key
+        data = cfg.train_dataloader.dataset
+        assert data.data_root == 'data/nyu_v2'
+        assert dict(type='RandomCrop', crop_size=(321, 321)) in data.pipeline
     if 'stage1' not in config:
         # a genotype for every space (genotypes do not depend on widths):
         # the starting backbone's, its normal cell for every branch
