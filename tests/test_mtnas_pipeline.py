@@ -151,3 +151,57 @@ def test_mtnas_config_builds_model(config, tmp_path):
         trunk = network.backbone.trunk
         assert len(trunk.space.cells) == 14 and trunk.reductions == [6, 9, 12]
         assert trunk.out_channels == [128, 256, 512, 1024]
+
+
+def _benchmark_tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_mtnas', osp.join(ROOT, 'tools', 'benchmark_mtnas.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_benchmark_points_rebuild_the_release_network():
+    """tools/benchmark_mtnas.py: the point 14:32:321 is the release
+    configs' network (its default reductions are the release's), every
+    head reads the branch width, bad points are refused."""
+    tool = _benchmark_tool()
+    point = tool.parse_point('14:32:321')
+    assert point['reductions'] == [6, 9, 12]
+    assert tool.parse_point('6:8:64')['reductions'] == [3, 4, 5]
+    assert tool.parse_point('9:4:64:2-4-6')['reductions'] == [2, 4, 6]
+    for bad in ('14:32', 'big', '14:x:64'):
+        with pytest.raises(ValueError, match='CELLS:C:CROP'):
+            tool.parse_point(bad)
+    for stage, (_, release) in tool.STAGE_CONFIGS.items():
+        ours = tool.stage_config(stage, point).model.network
+        shipped = Config.fromfile(osp.join(ROOT, release)).model.network
+        assert ours.backbone.to_dict() == shipped.backbone.to_dict(), stage
+        assert ours.tasks.to_dict() == shipped.tasks.to_dict(), stage
+    small = tool.stage_config('backbone', tool.parse_point('9:4:64'))
+    heads = small.model.network.tasks
+    assert heads.seg.head.in_channels == 16
+    assert heads.normal.head.decoder.in_channels == 16
+
+
+def test_benchmark_memory_fit_recovers_its_law():
+    """fit_memory: records made by the law (per image, (H W / 64^2)
+    (a C + b)) give back a and b with zero residuals; a layout measured
+    at one width only is not fitted."""
+    tool = _benchmark_tool()
+
+    def rec(cells, c, crop, batch=2, stage='backbone'):
+        per_image = (crop / 64)**2 * (3.5 * c + 2.0)
+        return dict(stage=stage, point=f'{cells}:{c}:{crop}', crop=crop,
+                    batch=batch, peak_above_state_mib=per_image * batch,
+                    trunk=dict(num_cells=cells, channels=c,
+                               reductions=[cells - 8, cells - 5,
+                                           cells - 2]))
+
+    records = [rec(14, 4, 64), rec(14, 8, 64, batch=4), rec(14, 4, 128),
+               rec(9, 4, 64), rec(9, 4, 96)]
+    (fit, ) = tool.fit_memory(records)
+    assert (fit['stage'], fit['cells']) == ('backbone', 14)
+    assert fit['a_mib'] == pytest.approx(3.5)
+    assert fit['b_mib'] == pytest.approx(2.0)
+    assert all(abs(v) < 1e-9 for v in fit['points'].values())

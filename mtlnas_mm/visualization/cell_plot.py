@@ -27,8 +27,8 @@ def _node_positions(steps: int) -> List[Tuple[float, float]]:
     """Positions of the cell's nodes: the two inputs on the left
     (``c_{k-2}`` above ``c_{k-1}``), the intermediate nodes in a zig-zag
     from left to right, the output on the right."""
-    pos = [(0.0, 1.2), (0.0, -1.2)]
-    pos += [(1.0 + j, 0.8 if j % 2 == 0 else -0.8) for j in range(steps)]
+    pos = [(0.0, 1.3), (0.0, -1.3)]
+    pos += [(1.0 + j, 0.4 if j % 2 == 0 else -0.4) for j in range(steps)]
     pos.append((float(steps + 1), 0.0))
     return pos
 
