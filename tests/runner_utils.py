@@ -1,9 +1,13 @@
 """Helpers for the tests that run configs through mmengine's Runner."""
 import os.path as osp
 import time
-from typing import Optional
+from typing import Any, Optional
 
+import numpy as np
+import pytest
+import torch
 from mmengine.config import Config
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from mtlnas_mm.utils import set_max_iters
 
@@ -54,3 +58,31 @@ def tiny_cfg(config: str, work_dir: str, data_root: str, iters: int,
             h['history_interval'] = 1
     cfg.log_level = 'WARNING'
     return cfg
+
+
+def load_state(path: str) -> dict:
+    """A runner checkpoint, loaded on the CPU."""
+    return CheckpointLoader.load_checkpoint(path, map_location='cpu')
+
+
+def assert_same_state(a: Any, b: Any, where: str = '') -> None:
+    """``a`` and ``b`` (nested checkpoint parts: tensors, dicts, lists,
+    arrays, numbers) are equal up to float round-off; the failure names
+    the first differing key path."""
+    if isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6,
+                                   msg=f'differs at {where}')
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            assert_same_state(a[k], b[k], f'{where}.{k}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f'{where}[{i}]')
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_allclose(a, b, rtol=1e-5, err_msg=where)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-7), where
+    else:
+        assert a == b, where

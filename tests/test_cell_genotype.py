@@ -100,3 +100,59 @@ def test_a_fusion_edge_loader_refuses_a_cell_genotype(tmp_path):
     with pytest.raises(ValueError, match='key "kind": expected a '
                        "'fusion_edges' architecture, got 'cell_genotype'"):
         Architecture.load(path)
+
+
+def _ink(img):
+    """Fraction of non-white pixels."""
+    return float((img[..., :3].min(axis=-1) < 0.9).mean())
+
+
+def test_the_genotype_picture_has_a_panel_per_part_and_cell(tmp_path):
+    """One panel per (part, cell type): the three cells drawn carry ink
+    (nodes, labelled edges), the part without reduction cell leaves its
+    panel blank below the title; a drawer of another kind is refused."""
+    import matplotlib.image as mpimg
+
+    from mtlnas_mm.structures import Architecture, build_candidate_edges
+    from mtlnas_mm.visualization import (ARCH_DRAWERS, draw_architecture,
+                                         draw_cell_genotype)
+    assert ARCH_DRAWERS['cell_genotype'] is draw_cell_genotype
+    out = draw_architecture(_arch(), str(tmp_path / 'g.png'))
+    img = mpimg.imread(out)
+    h, w = img.shape[:2]
+    # rows: backbone, branches.seg; columns: normal, reduce; skip titles
+    panels = {(r, c): img[r * h // 2 + h // 8:(r + 1) * h // 2 - 10,
+                          c * w // 2 + 10:(c + 1) * w // 2 - 10]
+              for r in range(2) for c in range(2)}
+    for rc in [(0, 0), (0, 1), (1, 0)]:
+        assert _ink(panels[rc]) > 0.01, rc
+    assert _ink(panels[(1, 1)]) == 0.0
+    edges = build_candidate_edges(['a', 'b'], [0, 1, 2])
+    with pytest.raises(TypeError, match="got 'fusion_edges'"):
+        draw_cell_genotype(Architecture(edges, edges[:1]),
+                           str(tmp_path / 'f.png'))
+
+
+def test_visualize_arch_tool_draws_a_genotype_file(tmp_path, monkeypatch):
+    import importlib.util
+    import os.path as osp
+    import sys
+
+    from runner_utils import ROOT
+    spec = importlib.util.spec_from_file_location(
+        'visualize_arch',
+        osp.join(ROOT, 'tools', 'analysis_tools', 'visualize_arch.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    path = str(tmp_path / 'g.json')
+    _arch().dump(path)
+    monkeypatch.setattr(sys, 'argv', ['visualize_arch.py', path])
+    tool.main()
+    assert osp.getsize(str(tmp_path / 'architecture.png')) > 1000
+    # gate curves belong to fusion edges: refused before drawing anything
+    monkeypatch.setattr(sys, 'argv', ['visualize_arch.py', path, '--history',
+                                      path, '--out-dir',
+                                      str(tmp_path / 'h')])
+    with pytest.raises(ValueError, match="g.json is 'cell_genotype'"):
+        tool.main()
+    assert not osp.exists(str(tmp_path / 'h'))

@@ -1,16 +1,15 @@
 """Configs run end to end through mmengine's Runner (train, test, resume)."""
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import CheckpointLoader
 
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.structures import Architecture
 from mtlnas_mm.utils import use_fixed_architecture
-from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
+from runner_utils import (TINY_SEARCH, assert_same_state, generate_data,
+                          load_state, tiny_cfg)
 
 BASELINES = ['single-task', 'multiple', 'cross-stitch', 'nddr', 'supernet']
 
@@ -54,30 +53,6 @@ def test_search_exports_architecture_and_evaluates_it(data_root, tmp_path):
         assert fixed[key] == pytest.approx(hard[key], abs=1e-4), key
 
 
-def _state(path):
-    return CheckpointLoader.load_checkpoint(path, map_location='cpu')
-
-
-def _assert_same(a, b, where=''):
-    if isinstance(a, torch.Tensor):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6,
-                                   msg=f'differs at {where}')
-    elif isinstance(a, dict):
-        assert set(a) == set(b), where
-        for k in a:
-            _assert_same(a[k], b[k], f'{where}.{k}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same(x, y, f'{where}[{i}]')
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_allclose(a, b, rtol=1e-5, err_msg=where)
-    elif isinstance(a, float):
-        assert a == pytest.approx(b, rel=1e-5, abs=1e-7), where
-    else:
-        assert a == b, where
-
-
 def test_resumed_search_replays_uninterrupted_run(data_root, tmp_path):
     """Kill after iteration 3 of 6, resume: same gates, weights, optimizer
     states, schedule positions and losses as the uninterrupted run."""
@@ -92,17 +67,17 @@ def test_resumed_search_replays_uninterrupted_run(data_root, tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 6
-    full = _state(osp.join(full_dir, 'iter_6.pth'))
-    resumed = _state(osp.join(resumed_dir, 'iter_6.pth'))
-    _assert_same(full['state_dict'], resumed['state_dict'], 'state_dict')
-    _assert_same(full['optimizer'], resumed['optimizer'], 'optimizer')
-    _assert_same(full['param_schedulers'], resumed['param_schedulers'],
-                 'param_schedulers')
+    full = load_state(osp.join(full_dir, 'iter_6.pth'))
+    resumed = load_state(osp.join(resumed_dir, 'iter_6.pth'))
+    assert_same_state(full['state_dict'], resumed['state_dict'], 'state_dict')
+    assert_same_state(full['optimizer'], resumed['optimizer'], 'optimizer')
+    assert_same_state(full['param_schedulers'],
+                      resumed['param_schedulers'], 'param_schedulers')
     hub_full = full['message_hub']['log_scalars']
     hub_res = resumed['message_hub']['log_scalars']
     for key in ('train/loss', 'train/arch.loss', 'train/arch.entropy'):
-        _assert_same(hub_full[key].data[0][-3:], hub_res[key].data[0][-3:],
-                     key)
+        assert_same_state(hub_full[key].data[0][-3:],
+                          hub_res[key].data[0][-3:], key)
 
 
 def test_image_level_task_set_searches_and_evaluates(tmp_path):

@@ -13,8 +13,12 @@ next (Liu et al., ACCV 2020):
 
 Each stage runs in ``DIR/<stage>``; ``--resume`` resumes every stage from
 its latest checkpoint (a finished stage resumes at its end and only
-re-exports).  ``DIR/pipeline.json`` lists the genotype files, the test
-metrics and the complexity of the derived network.
+re-exports).  Next to each search stage's genotype file
+(``DIR/<stage>/arch/arch_final.json``) the pipeline draws its picture
+(``arch_final.png``: one panel per part and cell type, the kept edges
+labelled with their ops).  ``DIR/pipeline.json`` lists the genotype files
+and pictures, the test metrics and the complexity of the derived
+network.
 """
 import argparse
 import copy
@@ -32,7 +36,9 @@ from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
 from mtlnas_mm.engine.hooks import ArchitectureHook
+from mtlnas_mm.structures import load_architecture
 from mtlnas_mm.utils import set_max_iters, set_stage_genotype
+from mtlnas_mm.visualization import draw_architecture
 
 STAGES = ('branches', 'backbone', 'retrain')
 
@@ -82,7 +88,7 @@ def run_pipeline(cfgs: Sequence[Config], work_dir: str,
     if len(cfgs) != len(STAGES):
         raise ValueError(f'run_pipeline: {len(STAGES)} stage configs '
                          f'({", ".join(STAGES)}), got {len(cfgs)}')
-    summary: dict = dict(genotypes={})
+    summary: dict = dict(genotypes={}, pictures={})
     genotype = None
     for stage, cfg in zip(STAGES, cfgs):
         cfg = copy.deepcopy(cfg)
@@ -99,6 +105,9 @@ def run_pipeline(cfgs: Sequence[Config], work_dir: str,
         if stage != 'retrain':
             genotype = exported_genotype(runner, stage)
             summary['genotypes'][stage] = genotype
+            summary['pictures'][stage] = draw_architecture(
+                load_architecture(genotype),
+                osp.splitext(genotype)[0] + '.png')
             continue
         if cfg.get('test_dataloader') is not None:
             summary['test_metrics'] = {

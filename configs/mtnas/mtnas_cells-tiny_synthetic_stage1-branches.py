@@ -1,16 +1,7 @@
-# MTNAS stage 1, branch search (Liu et al., ACCV 2020): every task's decoder
-# branch of cells is searched, each by its own task loss (the branches are
-# independent given the backbone); the backbone is fixed to a starting
-# genotype and frozen (weights and BN statistics untouched). The seed
-# pre-searches that backbone on ImageNet; here it is a given genotype, and
-# given weights go in network.backbone.trunk.init_cfg=dict(type='Pretrained',
-# checkpoint=..., prefix=...). Exports arch/arch_final.json (every space).
+# MTNAS stage 1, branch search
+# (../_base_/mtnas/mtnas_stage1-branches.py) on the generated scenes
+# (seg + normals, ../_base_/datasets/synthetic_seg_normal.py).
 _base_ = [
-    '../_base_/models/mtnas-tiny_cells_seg_normal_search.py',
-    '../_base_/datasets/synthetic_seg_normal.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/mtnas_search_tiny.py'
+    '../_base_/mtnas/mtnas_stage1-branches.py',
+    '../_base_/datasets/synthetic_seg_normal.py'
 ]
-model = dict(
-    search='branches',
-    genotype='configs/mtnas/genotypes/start_backbone.json',
-    network=dict(backbone=dict(trunk=dict(frozen=True))))

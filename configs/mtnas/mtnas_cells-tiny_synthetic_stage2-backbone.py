@@ -1,9 +1,7 @@
-# MTNAS stage 2, backbone search under multi-task guidance: the shared
-# trunk's cells are searched with the sum of the task losses, the branches
-# fixed to their stage-1 genotypes (trained, not frozen). genotype= is the
-# stage-1 export (tools/mtnas_pipeline.py fills it in).
-_base_ = ['./mtnas_cells-tiny_synthetic_stage1-branches.py']
-model = dict(
-    search='backbone',
-    genotype=None,
-    network=dict(backbone=dict(trunk=dict(frozen=False))))
+# MTNAS stage 2, backbone search
+# (../_base_/mtnas/mtnas_stage2-backbone.py) on the generated scenes
+# (seg + normals, ../_base_/datasets/synthetic_seg_normal.py).
+_base_ = [
+    '../_base_/mtnas/mtnas_stage2-backbone.py',
+    '../_base_/datasets/synthetic_seg_normal.py'
+]

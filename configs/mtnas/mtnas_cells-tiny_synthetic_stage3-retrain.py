@@ -1,17 +1,7 @@
-# MTNAS stage 3: the derived network (stage-2 export: every space's
-# genotype) retrained from scratch with the plain recipe of the baselines
-# (same iterations and weight lr as schedule_tiny.py), affine BN, and only
-# the chosen ops built. backbone.genotype= is the stage-2 export
-# (tools/mtnas_pipeline.py fills it in).
+# MTNAS stage 3, retraining
+# (../_base_/mtnas/mtnas_stage3-retrain.py) on the generated scenes
+# (seg + normals, ../_base_/datasets/synthetic_seg_normal.py).
 _base_ = [
-    '../_base_/models/mtnas-tiny_cells_seg_normal.py',
-    '../_base_/datasets/synthetic_seg_normal.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_tiny.py'
+    '../_base_/mtnas/mtnas_stage3-retrain.py',
+    '../_base_/datasets/synthetic_seg_normal.py'
 ]
-norm_cfg = dict(type='BN', affine=True)
-model = dict(
-    backbone=dict(
-        genotype=None,
-        discard_unused=True,
-        trunk=dict(norm_cfg=norm_cfg),
-        branch=dict(norm_cfg=norm_cfg)))

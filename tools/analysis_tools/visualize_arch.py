@@ -3,17 +3,23 @@
     python tools/analysis_tools/visualize_arch.py ARCH.json [--history gate_history.jsonl]
         [--out-dir DIR]
 
-Writes ``architecture.png``: one column per task, one node per searchable
-layer (top = input side), an arrow for every kept cross-task edge (width
-and opacity follow the gate probability) and a faint line for every pruned
-candidate; and, with ``--history``, ``gate_curves.png``: each edge's gate
-probability over the search iterations (kept edges solid, pruned dashed).
+Writes ``architecture.png``, drawn by the file's kind
+(:func:`mtlnas_mm.visualization.draw_architecture`):
+
+* ``fusion_edges`` (MTL-NAS): one column per task, one node per searchable
+  layer (top = input side), an arrow for every kept cross-task edge (width
+  and opacity follow the gate probability) and a faint line for every
+  pruned candidate; with ``--history``, also ``gate_curves.png``: each
+  edge's gate probability over the search iterations (kept edges solid,
+  pruned dashed);
+* ``cell_genotype`` (MTNAS): one panel per searched part and cell type,
+  the cell's nodes and kept edges labelled with their operation.
 """
 import argparse
 import os
 import os.path as osp
 
-from mtlnas_mm.structures import load_architecture
+from mtlnas_mm.structures import Architecture, load_architecture
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      read_gate_history)
 
@@ -26,6 +32,10 @@ def main() -> None:
                         help='default: the folder of the architecture file')
     args = parser.parse_args()
     arch = load_architecture(args.arch)
+    if args.history and arch.kind != Architecture.kind:
+        raise ValueError(f'--history: gate curves are drawn for '
+                         f'{Architecture.kind!r} architectures, '
+                         f'{args.arch} is {arch.kind!r}')
     out_dir = args.out_dir or osp.dirname(osp.abspath(args.arch))
     os.makedirs(out_dir, exist_ok=True)
     print(draw_architecture(arch, osp.join(out_dir, 'architecture.png')))
