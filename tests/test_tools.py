@@ -109,16 +109,19 @@ def test_set_weight_lr_plain_and_bilevel_configs():
     """The demo's stage-2 lr reaches the weight optimizer of a baseline and
     of a search, and leaves the architecture optimizer and the lr
     multipliers (fusion ops x100) alone."""
+    import copy
+
     from mmengine.config import Config
 
     from mtlnas_mm.utils import set_weight_lr
     search = Config.fromfile(osp.join(ROOT, TINY_SEARCH))
     arch_lr = search.optim_wrapper.arch.optimizer.lr
-    mults = search.optim_wrapper.weight.get('paramwise_cfg')
+    mults = copy.deepcopy(search.optim_wrapper.weight.paramwise_cfg)
     set_weight_lr(search, 1e-3)
     assert search.optim_wrapper.weight.optimizer.lr == 1e-3
     assert search.optim_wrapper.arch.optimizer.lr == arch_lr != 1e-3
-    assert search.optim_wrapper.weight.get('paramwise_cfg') == mults
+    assert search.optim_wrapper.weight.paramwise_cfg == mults
+    assert mults.custom_keys['backbone.edges']['lr_mult'] == 100
     nddr = Config.fromfile(
         osp.join(ROOT, 'configs/baselines/nddr_vgg-tiny_synthetic.py'))
     set_weight_lr(nddr, 3e-4)

@@ -191,8 +191,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                                                        'demo'))
     parser.add_argument('--data-root',
                         default=osp.join(ROOT, 'data', 'synthetic_nyuv2'))
-    parser.add_argument('--iters', type=int, default=STAGE1_ITERS,
-                        help='iterations of stage 1 (the single-task pair)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='iterations of stage 1 (the single-task pair; '
+                        f'default {STAGE1_ITERS})')
     parser.add_argument('--stage2-iters', type=int, default=None,
                         help='iterations of every stage-2 run (default: '
                         f'{STAGE2_ITERS}, or --iters when that is given)')
@@ -202,8 +203,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                         help='randomness.seed of every run')
     args = parser.parse_args(argv)
     if args.stage2_iters is None:
-        args.stage2_iters = (STAGE2_ITERS if args.iters == STAGE1_ITERS
-                             else args.iters)
+        args.stage2_iters = STAGE2_ITERS if args.iters is None else args.iters
+    if args.iters is None:
+        args.iters = STAGE1_ITERS
     t0 = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
     ensure_data(args.data_root, args.num_train, args.num_test)
