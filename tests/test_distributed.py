@@ -1,5 +1,6 @@
 """A search under DDP (2 CPU processes, gloo) keeps identical gates on all
-ranks and matches one process with the doubled batch; the explicit CPU
+ranks and matches one process with the doubled batch; a share-routing
+search trains identical sampled routes on all ranks; the explicit CPU
 initialisation (``init_cpu_distributed``) acts on CPU-only machines only."""
 import os
 import os.path as osp
@@ -44,6 +45,43 @@ def test_ddp_search_gates_identical_and_match_single_process(tmp_path):
         torch.testing.assert_close(a0, a1, rtol=0, atol=0)
         # 3 Adam steps of lr 1e-2: the runs agree far below the step size
         torch.testing.assert_close(a0, s, rtol=0, atol=2e-3)
+
+
+@pytest.mark.timeout(600)
+def test_ddp_share_routing_search_trains_the_same_routes_on_every_rank(
+        tmp_path):
+    """A 4-iteration share-routing search on 2 ranks seeded differently
+    (``diff_rank_seed``): every weight step trains the same sampled routes
+    on both ranks (rank 0's draw is broadcast), and the logits and weights
+    stay identical; DDP runs with the sampled sub-networks' parameters
+    unused in the weight step and the logits in no weight step."""
+    data_root = generate_data(str(tmp_path / 'data'), num_train=16,
+                              num_test=2)
+    work = str(tmp_path / 'ddp')
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_PORT='29519')
+    _run(['-m', 'torch.distributed.run', '--nproc_per_node=2',
+          '--master_port=29519', WORKER, data_root, work, '--batch-size',
+          '2', '--iters', '4', '--launcher', 'pytorch', '--space',
+          'share-routing'], env)
+    ranks = [torch.load(osp.join(work, f'routes_rank{r}.pt'))
+             for r in (0, 1)]
+    logits = [torch.load(osp.join(work, f'alphas_rank{r}.pt'))
+              for r in (0, 1)]
+    # the generators differ, so equal routes are not equal seeds' draws
+    assert not torch.equal(ranks[0]['rng'], ranks[1]['rng'])
+    plans = ranks[0]['plans']
+    assert len(plans) == 4  # one draw per weight step
+    assert len({tuple(sorted(p.items())) for p in plans}) > 1
+    assert plans == ranks[1]['plans']
+    assert len(logits[0]) == 2  # route and query logits
+    assert max(a.abs().max().item() for a in logits[0]) > 1e-3
+    for a0, a1 in zip(*logits):
+        torch.testing.assert_close(a0, a1, rtol=0, atol=0)
+    weights = ranks[0]['weights']
+    assert set(weights) == set(ranks[1]['weights'])
+    for name, w in weights.items():
+        torch.testing.assert_close(w, ranks[1]['weights'][name], rtol=0,
+                                   atol=0, msg=name)
 
 
 def _cfg(launcher):

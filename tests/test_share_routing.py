@@ -389,3 +389,25 @@ def test_hard_sharing_of_two_tasks_and_pruned_flops():
     columns, _ = flops(lambda key, own: [own])
     column = 4 * 8 + 8 * 8 + 8 * 8  # multiply-adds of one MLP column
     assert shared == column and columns == 2 * column
+
+
+def test_parameters_left_unused_by_the_training_forward_are_declared():
+    """The DDP wrappers turn on ``find_unused_parameters`` for a space whose
+    training forward computes part of the network: the sampled weight step,
+    a hard or a fixed route; only ``'expected'`` everywhere uses all."""
+    from mtlnas_mm.engine.model_wrappers.nas_ddp import \
+        unused_parameter_spaces
+    space = mlp_space()
+    assert space.leaves_parameters_unused
+    assert unused_parameter_spaces(torch.nn.Sequential(space)) == [
+        'ShareRoutes'
+    ]
+    # proof that the default weight step leaves parameters out
+    space.set_step('weight')
+    sum(v[0].sum() for v in space(torch.randn(3, 4)).values()).backward()
+    assert any(p.grad is None for p in space.parameters())
+    dense = mlp_space(step_route_modes=dict(weight='expected'))
+    assert not dense.leaves_parameters_unused
+    assert unused_parameter_spaces(dense) == []
+    fixed = mlp_space(architecture=space.derive())
+    assert fixed.leaves_parameters_unused

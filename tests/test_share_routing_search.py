@@ -179,3 +179,47 @@ def test_configs_build_and_the_tiny_search_runs(tmp_path):
     arch = load_architecture(str(tmp_path / 'work' / 'arch' /
                                  'arch_final.json'))
     assert arch.kind == 'share_routes' and arch.num_layers == 5
+
+
+def test_share_routing_search_resumes_after_a_crash(tmp_path):
+    """The tiny share-routing search killed after iteration 2 of 4 and
+    resumed from its iteration-2 checkpoint ends with the logits, weights,
+    optimizer states, schedules and losses of the uninterrupted run: the
+    generator states restored by the bilevel loop replay the sampled
+    routes."""
+    import os.path as osp
+
+    from mmengine.runner import Runner
+
+    from runner_utils import (assert_same_state, generate_data, load_state,
+                              tiny_cfg)
+    config = 'configs/share_routing/share-routing_vgg-tiny_synthetic.py'
+    data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
+    full_dir, resumed_dir = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+    Runner.from_cfg(tiny_cfg(config, full_dir, data, iters=4,
+                             checkpoint_interval=2)).train()
+    cfg = tiny_cfg(config, resumed_dir, data, iters=4,
+                   checkpoint_interval=2)
+    cfg.resume = True
+    cfg.load_from = osp.join(full_dir, 'iter_2.pth')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 4
+    half = load_state(osp.join(full_dir, 'iter_2.pth'))['state_dict']
+    full = load_state(osp.join(full_dir, 'iter_4.pth'))
+    resumed = load_state(osp.join(resumed_dir, 'iter_4.pth'))
+    logits = [k for k in full['state_dict'] if k.endswith('_logits')]
+    assert len(logits) == 2, logits  # route and query logits
+    # the second half moved the logits: the equality below is not the
+    # checkpoint merely loaded
+    assert all(not torch.equal(half[k], full['state_dict'][k])
+               for k in logits)
+    assert_same_state(full['state_dict'], resumed['state_dict'], 'state_dict')
+    assert_same_state(full['optimizer'], resumed['optimizer'], 'optimizer')
+    assert_same_state(full['param_schedulers'],
+                      resumed['param_schedulers'], 'param_schedulers')
+    hub_full = full['message_hub']['log_scalars']
+    hub_res = resumed['message_hub']['log_scalars']
+    for key in ('train/loss', 'train/arch.loss', 'train/arch.route_cost'):
+        assert_same_state(hub_full[key].data[0][-2:],
+                          hub_res[key].data[0][-2:], key)

@@ -26,7 +26,11 @@ Implementing a space means:
 * :meth:`fix`: become the derived sub-network of an architecture (pruned
   parts are not computed; parameter names stay, so a search checkpoint
   loads unchanged);
-* :meth:`log_stats`: scalars for mmengine's logs.
+* :meth:`log_stats`: scalars for mmengine's logs;
+* :attr:`leaves_parameters_unused`: whether a training forward may leave
+  some of the module's trainable parameters out of the loss (sampled
+  sub-networks); the DDP wrappers then turn on
+  ``find_unused_parameters``.
 """
 from typing import Dict, List, Optional
 
@@ -75,6 +79,13 @@ class BaseSearchSpace(BaseModule):
 
     def log_stats(self) -> Dict[str, float]:
         return {}
+
+    @property
+    def leaves_parameters_unused(self) -> bool:
+        """Whether a training forward (either step of a search, or plain
+        training) may leave trainable parameters without a gradient
+        (default: no)."""
+        return False
 
 
 def check_step(step: Optional[str], owner: str) -> Optional[str]:

@@ -45,8 +45,11 @@ Route modes (:data:`ROUTE_MODES`), i.e. the estimator:
               supernet), and the weight step needs no gradient to the
               logits (only the weight optimizer steps), so the relaxed
               backward of a Gumbel sample would be discarded anyway.
-              Draws use torch's global generator, so ranks seeded alike
-              (mmengine's default) draw the same routes.
+              Draws use torch's global generator; under DDP rank 0's
+              draw is broadcast, so every rank trains the same routes
+              also when the ranks' generators differ (``randomness=dict(
+              diff_rank_seed=True)``, different dropout / augmentation
+              draws).
 ``hard``      the most probable architecture (:meth:`derive`), pruned
               sub-networks not computed (evaluation of a search).
 ``fixed``     a derived architecture (:meth:`fix`, ``architecture=``).
@@ -70,6 +73,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import broadcast, is_distributed
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -371,6 +375,15 @@ class ShareRoutes(BaseSearchSpace):
                     routes_kept=arch.num_routes(),
                     subnets_computed=len(arch.required_subnets()))
 
+    @property
+    def leaves_parameters_unused(self) -> bool:
+        """Every training mode but ``'expected'`` computes only some
+        sub-networks and gates, and leaves the logits out of the loss."""
+        modes = {self.train_route_mode}
+        if self._searchable:
+            modes.update(self.step_route_modes.values())
+        return modes != {'expected'}
+
     # ------------------------------------------------------------------
     # forward
     # ------------------------------------------------------------------
@@ -388,9 +401,14 @@ class ShareRoutes(BaseSearchSpace):
         return x
 
     def _sample_plan(self) -> Plan:
+        """One route and query per block, rank 0's under DDP."""
         with torch.no_grad():
             subset = torch.multinomial(self.subset_probs(), 1)[:, 0]
             query = torch.multinomial(self.query_probs(), 1)[:, 0]
+            if is_distributed():
+                drawn = torch.stack([subset, query])
+                broadcast(drawn, src=0)
+                subset, query = drawn.unbind(0)
         masks = self.subsets[subset].tolist()
         return {
             key: (tuple(j for j, m in enumerate(masks[b]) if m),
