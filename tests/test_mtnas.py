@@ -14,7 +14,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
 from mtlnas_mm.structures import CellArchitecture
-from test_cell_network import network_cfg
+from test_cell_network import PRETRAINED, network_cfg
 
 torch.set_num_threads(1)
 
@@ -139,7 +139,7 @@ def test_bilevel_step_has_no_gradient_leak():
 def test_branch_search_moves_alphas_and_leaves_the_backbone_untouched():
     model = _build('branches', trunk=dict(
         channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True,
-        norm_cfg=dict(type='BN', affine=False)))
+        init_cfg=PRETRAINED, norm_cfg=dict(type='BN', affine=False)))
     ow = _constructor(arch_lr=0.05)(model)
     trunk = model.network.backbone.trunk
     before = {k: v.clone() for k, v in trunk.state_dict().items()}

@@ -143,6 +143,8 @@ def test_mtnas_config_builds_model(config, tmp_path):
     searched = [s.space_name for s in spaces if s.searchable]
     if 'stage1' in config:
         assert searched == [f'branches.{t}' for t in network.task_names]
+        # no weights are shipped for the starting backbone: it is trained
+        assert not network.backbone.trunk.frozen
     elif 'stage2' in config:
         assert searched == ['backbone']
     else:

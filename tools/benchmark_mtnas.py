@@ -20,7 +20,8 @@ are stride-4 cells), or the last three cells under 9 cells.
 
 Per point and stage (``backbone``: stage 2, the trunk searched, the
 branches fixed; ``branches``: stage 1, the branches searched, the trunk
-fixed and frozen) one fresh process builds the MTNAS model and its
+fixed to the starting genotype and trained, as in the shipped configs)
+one fresh process builds the MTNAS model and its
 ``BilevelOptimWrapperConstructor`` optimizers and runs
 ``MTNAS.train_step(dict(weight=batch, arch=batch), wrappers)`` on a
 synthetic batch (seg + normals, ``--batch`` images): one warm-up
