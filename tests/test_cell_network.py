@@ -106,15 +106,29 @@ def test_genotype_file_rebuilds_the_derived_network(tmp_path):
     torch.testing.assert_close(slim(x, mode='tensor'), out)
 
 
+#: a frozen trunk needs given weights (the file is read by init_weights,
+#: which these tests do not call)
+PRETRAINED = dict(type='Pretrained', checkpoint='trunk.pth')
+
+
 def test_frozen_trunk_keeps_weights_and_statistics():
     net = MODELS.build(network_cfg(trunk=dict(
-        channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True)))
+        channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True,
+        init_cfg=PRETRAINED)))
     trunk = net.backbone.trunk
     assert all(not p.requires_grad for n, p in trunk.named_parameters()
                if 'alphas' not in n)
     assert any(p.requires_grad for p in net.backbone.branches.parameters())
     net.train()
     assert not trunk.training and net.backbone.branches.training
+
+
+def test_frozen_trunk_without_given_weights_is_refused():
+    trunk = dict(channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True)
+    for init_cfg in (None, dict(type='Kaiming'), [dict(type='Kaiming')]):
+        with pytest.raises(ValueError, match="type='Pretrained'"):
+            MODELS.build(network_cfg(trunk=dict(trunk, init_cfg=init_cfg)))
+    MODELS.build(network_cfg(trunk=dict(trunk, init_cfg=[PRETRAINED])))
 
 
 def test_bad_layouts_are_refused():

@@ -73,3 +73,29 @@ def test_baselines_use_the_plain_network(config):
     for name in _types(cfg.to_dict()):
         assert not any(w in name.lower()
                        for w in ('supernet', 'bilevel', 'nas')), name
+
+
+DATASET_BASE = 'configs/_base_/datasets/synthetic_seg_normal.py'
+DEPTH_CONFIGS = sorted(
+    osp.relpath(p, ROOT) for d in ('mtlnas', 'mtnas')
+    for p in glob.glob(osp.join(ROOT, 'configs', d, '*synthetic*depth*.py')))
+
+
+@pytest.mark.parametrize('config', DEPTH_CONFIGS)
+def test_depth_configs_use_the_dataset_pipelines(config):
+    """The synthetic depth configs load depth with the data set's own
+    pipelines (its crop size, one place), not copies of them."""
+    base = Config.fromfile(osp.join(ROOT, DATASET_BASE))
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    for loader, pipeline in (('train_dataloader', base.train_pipeline),
+                             ('val_dataloader', base.test_pipeline)):
+        ours = cfg[loader].dataset.pipeline
+        assert dict(type='LoadDepthMap') in ours, loader
+        assert [t for t in ours if t.type != 'LoadDepthMap'] == pipeline
+    crops = [t.crop_size for t in cfg.train_dataloader.dataset.pipeline
+             if t.type == 'RandomCrop']
+    assert crops == [base.crop_size]
+
+
+def test_depth_configs_are_found():
+    assert len(DEPTH_CONFIGS) == 4, DEPTH_CONFIGS

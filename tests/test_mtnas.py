@@ -14,7 +14,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
 from mtlnas_mm.structures import CellArchitecture
-from test_cell_network import network_cfg
+from test_cell_network import PRETRAINED, network_cfg
 
 torch.set_num_threads(1)
 
@@ -139,7 +139,7 @@ def test_bilevel_step_has_no_gradient_leak():
 def test_branch_search_moves_alphas_and_leaves_the_backbone_untouched():
     model = _build('branches', trunk=dict(
         channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True,
-        norm_cfg=dict(type='BN', affine=False)))
+        init_cfg=PRETRAINED, norm_cfg=dict(type='BN', affine=False)))
     ow = _constructor(arch_lr=0.05)(model)
     trunk = model.network.backbone.trunk
     before = {k: v.clone() for k, v in trunk.state_dict().items()}
@@ -152,3 +152,24 @@ def test_branch_search_moves_alphas_and_leaves_the_backbone_untouched():
         torch.testing.assert_close(v, before[k], msg=k)
     for k, v in _alphas(model, 'branches').items():
         assert (v.detach() - alphas[k]).abs().max() > 1e-3, k
+
+
+@pytest.mark.parametrize('search', ['branches', 'backbone'])
+def test_every_trainable_parameter_gets_a_gradient(search):
+    """DDP (``find_unused_parameters=False``, the search schedules) waits
+    for a gradient of every trainable parameter: a fixed space's unchosen
+    ops are not trainable, and keep their names (checkpoints load)."""
+    model = _build(search)
+    names = set(model.state_dict())
+    data = model.data_preprocessor(_batch(3), True)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    loss.backward()
+    missing = [n for n, p in model.named_parameters()
+               if p.requires_grad and p.grad is None]
+    assert not missing, missing[:5]
+    fixed = [s for s in model.network.backbone.spaces() if not s.searchable]
+    assert fixed
+    frozen = [n for n, p in model.named_parameters()
+              if not p.requires_grad and '.alphas.' not in n]
+    assert frozen  # the unchosen ops, still in the state dict
+    assert set(model.state_dict()) == names

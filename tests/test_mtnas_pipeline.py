@@ -3,6 +3,7 @@ iterations, each export feeding the next; every shipped MTNAS config
 builds once its genotype is filled in."""
 import glob
 import importlib.util
+import json
 import os.path as osp
 
 import pytest
@@ -50,7 +51,21 @@ def test_pipeline_chains_the_three_stages(tmp_path):
     # stage 2: the branches are stage 1's, the backbone was searched
     for t in ('seg', 'normal'):
         assert g2.genotypes[f'branches.{t}'] == g1.genotypes[f'branches.{t}']
-    assert g2.probs['backbone'] != g1.probs.get('backbone')
+    # the backbone's op weights are stage 2's: stage 1 had none, and
+    # stage 2's two arch steps moved them (the history after iterations
+    # 1 and 2 differs), ending at the exported ones
+    assert 'backbone' not in g1.probs and 'backbone' in g2.probs
+    with open(osp.join(work, 'backbone', 'arch', 'gate_history.jsonl')) as f:
+        history = {line['iter']: line['gates']
+                   for line in map(json.loads, f)}
+    assert sorted(history) == [1, 2]
+
+    def backbone(gates):
+        return {k: v for k, v in gates.items() if k.startswith('backbone.')}
+
+    assert backbone(history[1]) and backbone(history[1]) != \
+        backbone(history[2])
+    assert backbone(history[2]) == pytest.approx(backbone(g2.soft_values()))
     # stage 3: the derived network was trained, tested and counted
     assert {'mIoU', 'mean'} <= {k.split('/')[-1]
                                 for k in summary['test_metrics']}
@@ -143,6 +158,8 @@ def test_mtnas_config_builds_model(config, tmp_path):
     searched = [s.space_name for s in spaces if s.searchable]
     if 'stage1' in config:
         assert searched == [f'branches.{t}' for t in network.task_names]
+        # no weights are shipped for the starting backbone: it is trained
+        assert not network.backbone.trunk.frozen
     elif 'stage2' in config:
         assert searched == ['backbone']
     else:

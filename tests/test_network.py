@@ -284,3 +284,23 @@ def test_pre_redesign_checkpoints_are_refused():
             model.load_state_dict(legacy, strict=False)
     # new checkpoints load as before
     network.load_state_dict(build(tasks, seed=3).state_dict())
+
+
+def test_both_models_fill_in_and_check_a_per_task_backbones_tasks():
+    """MultiTaskNetwork and MultiTaskRegressor share one rule
+    (``fill_backbone_tasks``): a ``takes_tasks`` backbone gets the task
+    names, a disagreeing ``tasks`` is refused."""
+    routes = dict(type='ShareRoutes', num_subnets=2,
+                  backbone=dict(type='StagedMLP', in_channels=4,
+                                channels=(8, 8)))
+    reg = MODELS.build(dict(type='MultiTaskRegressor', tasks=['a', 'b'],
+                            in_channels=8, backbone=routes))
+    assert list(reg.backbone.tasks) == ['a', 'b']
+    with pytest.raises(ValueError, match=r'MultiTaskRegressor\.backbone'
+                       r'\.tasks .* disagrees'):
+        MODELS.build(dict(type='MultiTaskRegressor', tasks=['a', 'b'],
+                          in_channels=8, backbone=dict(routes,
+                                                       tasks=['b', 'a'])))
+    with pytest.raises(ValueError, match=r'MultiTaskNetwork\.backbone'
+                       r'\.tasks .* disagrees'):
+        build(backbone=columns(tasks=['normal', 'seg', 'depth']))

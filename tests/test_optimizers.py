@@ -4,13 +4,14 @@ custom key that matches nothing is an error."""
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
-from runner_utils import ROOT
+from runner_utils import ROOT, TINY_SEARCH
 
 LR, WD = 1e-3, 2.5e-4
 
@@ -87,3 +88,23 @@ def test_unmatched_custom_key_is_an_error():
     cfg.optim_wrapper.paramwise_cfg.custom_keys['neck'] = dict(lr_mult=100.)
     with pytest.raises(KeyError, match=r"\['neck'\] match no parameter"):
         build_optim_wrapper(model, cfg.optim_wrapper)
+
+
+def test_resume_with_another_group_layout_is_a_clear_error():
+    """A search checkpoint written before the constructor merged equal
+    groups (one group per parameter) cannot be resumed: the error says
+    why and what to do (torch's own is "different number of parameter
+    groups"); the checkpoint of the current layout loads."""
+    model, wrapper = _build(TINY_SEARCH)
+    state = wrapper.state_dict()
+    wrapper.load_state_dict(state)
+    weight = wrapper['weight'].optimizer
+    assert len(weight.param_groups) < sum(
+        len(g['params']) for g in weight.param_groups)
+    per_param = torch.optim.SGD([
+        dict({k: v for k, v in g.items() if k != 'params'}, params=[p])
+        for g in weight.param_groups for p in g['params']])
+    old = dict(state, weight=per_param.state_dict())
+    with pytest.raises(ValueError, match=r'optim_wrapper\.weight: .*'
+                       r'optimizer layout changed.*load_from=CHECKPOINT'):
+        wrapper.load_state_dict(old)

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from mmengine.registry import init_default_scope
 
 from mmseg.registry import TRANSFORMS
@@ -131,6 +132,30 @@ def test_resize_renormalises_and_keeps_invalid():
     assert set(np.unique(out['gt_seg_map'])) == {0, 255}
     assert set(np.unique(out['gt_depth_map'])) == {0.0, 2.0}
     np.testing.assert_array_equal(out['gt_depth_map'] > 0, mask)
+
+
+def test_pillow_resize_of_a_depth_map():
+    """backend='pillow': float maps other than normals (depth) resize
+    with PIL's 'F' mode (mmcv's pillow path takes uint8 only), as PIL's
+    nearest resize of the same values; other dtypes are refused."""
+    h, w = 12, 16
+    depth = np.linspace(0.5, 9.5, h * w, dtype=np.float32).reshape(h, w)
+    depth[:, :3] = 0.0  # invalid
+    res = dict(img=np.zeros((h, w, 3), np.uint8), gt_depth_map=depth,
+               gt_seg_map=np.zeros((h, w), np.uint8),
+               seg_fields=['gt_seg_map', 'gt_depth_map'])
+    resize = NormalAwareResize(scale=(24, 18), keep_ratio=False,
+                               backend='pillow')
+    out = resize(copy.deepcopy(res))
+    d = out['gt_depth_map']
+    assert d.shape == (18, 24) and d.dtype == np.float32
+    expected = np.asarray(Image.fromarray(depth).resize(
+        (24, 18), Image.NEAREST))
+    np.testing.assert_array_equal(d, expected)
+    assert set(np.unique(d)) <= set(np.unique(depth))
+    res['gt_depth_map'] = (depth * 1000).astype(np.uint16)
+    with pytest.raises(TypeError, match="'gt_depth_map' is uint16"):
+        resize(res)
 
 
 def test_random_resize_builds_normal_aware_resize():

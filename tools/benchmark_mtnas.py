@@ -8,9 +8,11 @@ step) at several network / crop sizes.
 
 A DARTS search cell computes all 8 candidate operations on every edge
 (issue 13), so the search step, not the derived network, bounds the size
-that can be searched.  A point is either ``tiny`` (the tiny stage configs
-``configs/mtnas/mtnas_cells-tiny_synthetic_stage{1,2}-*.py`` as they are,
-at their 64x64 crop) or ``CELLS:C:CROP``: the release stage configs
+that can be searched.  A point is either ``tiny`` (the network of the
+tiny stage configs ``configs/mtnas/mtnas_cells-tiny_synthetic_stage{1,2}-*.py``
+as it is, on ``TINY_CROP`` x ``TINY_CROP`` (64x64) images: not the configs'
+own crop, 96x128, so the tiny point stays comparable with the 64x64
+points) or ``CELLS:C:CROP``: the release stage configs
 (``configs/mtnas/mtnas_cells-release_synthetic_stage{1,2}-*.py``) with
 ``CELLS`` trunk cells, cell width ``C`` for the trunk and the branches
 (heads read ``4 * C`` channels) and ``CROP x CROP`` images; the
@@ -20,7 +22,8 @@ are stride-4 cells), or the last three cells under 9 cells.
 
 Per point and stage (``backbone``: stage 2, the trunk searched, the
 branches fixed; ``branches``: stage 1, the branches searched, the trunk
-fixed and frozen) one fresh process builds the MTNAS model and its
+fixed to the starting genotype and trained, as in the shipped configs)
+one fresh process builds the MTNAS model and its
 ``BilevelOptimWrapperConstructor`` optimizers and runs
 ``MTNAS.train_step(dict(weight=batch, arch=batch), wrappers)`` on a
 synthetic batch (seg + normals, ``--batch`` images): one warm-up

@@ -1,7 +1,7 @@
 """Run the three MTNAS stages, each stage's exported genotype feeding the
 next (Liu et al., ACCV 2020):
 
-1. branch search (``search='branches'``, backbone fixed and frozen);
+1. branch search (``search='branches'``, backbone fixed to its genotype);
 2. backbone search (``search='backbone'``), the branches fixed to the
    stage-1 genotypes;
 3. retraining of the derived network (stage-2 genotype) from scratch,

@@ -18,32 +18,11 @@ model = dict(
                     num_classes=1,
                     norm_cfg=norm_cfg),
                 loss=dict(type='MaskedDepthLoss', loss_weight=1.0))))))
-train_pipeline = [
-    dict(type='LoadMultiTaskImage'),
-    dict(type='LoadSegMap'),
-    dict(type='LoadNormalMap'),
-    dict(type='LoadDepthMap'),
-    dict(
-        type='RandomResize',
-        scale=(128, 96),
-        ratio_range=(0.75, 1.25),
-        resize_type='NormalAwareResize',
-        keep_ratio=True),
-    dict(type='MultiTaskPad', size=(64, 64)),
-    dict(type='RandomCrop', crop_size=(64, 64)),
-    dict(type='NormalAwareRandomFlip', prob=0.5),
-    dict(type='PackMultiTaskInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiTaskImage'),
-    dict(type='LoadSegMap'),
-    dict(type='LoadNormalMap'),
-    dict(type='LoadDepthMap'),
-    dict(type='PackMultiTaskInputs'),
-]
+# the data set's pipelines, loading depth too
 train_dataloader = dict(
-    dataset=dict(with_depth=True, pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(with_depth=True, pipeline=test_pipeline))
+    dataset=dict(with_depth=True, pipeline={{_base_.depth_train_pipeline}}))
+val_dataloader = dict(
+    dataset=dict(with_depth=True, pipeline={{_base_.depth_test_pipeline}}))
 test_dataloader = val_dataloader
 val_evaluator = dict(
     type='MultiTaskEvaluator',

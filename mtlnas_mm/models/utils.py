@@ -1,9 +1,13 @@
-"""Small helpers of the models: the non-finite loss check and the refusal
-of checkpoints written before the network / algorithm split."""
-from typing import Mapping, Union
+"""Small helpers of the models: the non-finite loss check, the refusal
+of checkpoints written before the network / algorithm split, and the
+filling in of a per-task backbone's tasks."""
+import copy
+from typing import List, Mapping, Sequence, Union
 
 import torch
 from mmengine.logging import MessageHub
+
+from mmseg.registry import MODELS
 
 
 def _current_iter() -> Union[int, str]:
@@ -53,3 +57,31 @@ def refuse_legacy_state_dict(state_dict: Mapping, prefix: str) -> None:
             f'(keys such as {legacy[0]!r}; mtlnas_mm < 0.2): its parameter '
             'names no longer exist. Retrain, or re-run the search, with '
             'this version.')
+
+
+def fill_backbone_tasks(backbone: Mapping, task_names: Sequence[str],
+                        owner: str) -> dict:
+    """A copy of the ``backbone`` config with ``tasks`` filled in.
+
+    A per-task backbone (its class has ``takes_tasks = True``:
+    :class:`TaskColumns`, :class:`CellMultiTaskBackbone`,
+    :class:`ShareRoutes`) gets the model's task names; a ``tasks`` given
+    in the config must be the same list.  Other backbones are unchanged.
+
+    Args:
+        backbone: the backbone config (``type``: a registry name or class).
+        task_names: the model's tasks, in order.
+        owner: the model's name in error messages.
+    """
+    backbone = copy.deepcopy(dict(backbone))
+    kind = backbone.get('type')
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
+    if not (isinstance(cls, type) and getattr(cls, 'takes_tasks', False)):
+        return backbone
+    names: List[str] = list(task_names)
+    backbone.setdefault('tasks', names)
+    if list(backbone['tasks']) != names:
+        raise ValueError(f'{owner}.backbone.tasks {backbone["tasks"]} '
+                         f'disagrees with the tasks {names}; leave it '
+                         'out, it is filled in')
+    return backbone

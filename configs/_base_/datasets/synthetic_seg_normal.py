@@ -29,6 +29,12 @@ test_pipeline = [
     dict(type='LoadNormalMap'),
     dict(type='PackMultiTaskInputs'),
 ]
+# the same pipelines loading depth maps too (configs with a depth task:
+# dataset=dict(with_depth=True, pipeline={{_base_.depth_train_pipeline}}))
+depth_train_pipeline = train_pipeline[:3] + [dict(type='LoadDepthMap')
+                                             ] + train_pipeline[3:]
+depth_test_pipeline = test_pipeline[:3] + [dict(type='LoadDepthMap')
+                                           ] + test_pipeline[3:]
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,

@@ -49,5 +49,7 @@ default_hooks = dict(
 # input) and the op-weight history
 custom_hooks = [dict(type='ArchitectureHook', interval=200,
                      history_interval=10)]
+# DDP keeps find_unused_parameters=False: every trainable parameter gets a
+# gradient (a fixed space's unchosen ops are not trainable)
 model_wrapper_cfg = dict(type='mmseg.NASDistributedDataParallel')
 randomness = dict(seed=1)

@@ -1,7 +1,9 @@
 # What a tiny MTNAS config adds for a depth task (its own decoder branch, a
-# DenseRegressionHead at stride 4), the depth-loading pipelines and the
-# three-task evaluator. Named fields, so a stage config merges them into
-# its own task dict / dataloaders without duplicate base keys.
+# DenseRegressionHead at stride 4) and the three-task evaluator; the
+# depth-loading pipelines are the data set's (depth_train_pipeline,
+# depth_test_pipeline of ../datasets/synthetic_seg_normal.py). Named
+# fields, so a stage config merges them into its own task dict /
+# evaluators without duplicate base keys.
 depth_task = dict(
     head=dict(
         type='DenseRegressionHead',
@@ -16,29 +18,6 @@ depth_task = dict(
             in_index=0,
             num_classes=1),
         loss=dict(type='MaskedDepthLoss', loss_weight=1.0)))
-depth_train_pipeline = [
-    dict(type='LoadMultiTaskImage'),
-    dict(type='LoadSegMap'),
-    dict(type='LoadNormalMap'),
-    dict(type='LoadDepthMap'),
-    dict(
-        type='RandomResize',
-        scale=(128, 96),
-        ratio_range=(0.75, 1.25),
-        resize_type='NormalAwareResize',
-        keep_ratio=True),
-    dict(type='MultiTaskPad', size=(64, 64)),
-    dict(type='RandomCrop', crop_size=(64, 64)),
-    dict(type='NormalAwareRandomFlip', prob=0.5),
-    dict(type='PackMultiTaskInputs'),
-]
-depth_test_pipeline = [
-    dict(type='LoadMultiTaskImage'),
-    dict(type='LoadSegMap'),
-    dict(type='LoadNormalMap'),
-    dict(type='LoadDepthMap'),
-    dict(type='PackMultiTaskInputs'),
-]
 depth_evaluator = dict(
     type='MultiTaskEvaluator',
     metrics=[

@@ -108,6 +108,24 @@ class NormalAwareRandomFlip(RandomFlip):
                 f'negate_components={self.negate_components})')
 
 
+def _pillow_nearest_float(arr: np.ndarray,
+                          size: Tuple[int, int]) -> np.ndarray:
+    """Nearest resize of a float ``HxW`` or ``HxWxC`` map to ``size``
+    ``(w, h)`` with PIL (``'F'`` mode, one channel at a time: mmcv's
+    pillow path takes uint8 only); the dtype is kept."""
+    def one(channel: np.ndarray) -> np.ndarray:
+        image = Image.fromarray(
+            np.ascontiguousarray(channel, dtype=np.float32))
+        return np.asarray(image.resize(size, Image.NEAREST))
+
+    if arr.ndim == 2:
+        out = one(arr)
+    else:
+        out = np.stack([one(arr[..., c]) for c in range(arr.shape[-1])],
+                       axis=-1)
+    return out.astype(arr.dtype, copy=False)
+
+
 @TRANSFORMS.register_module()
 class NormalAwareResize(Resize):
     """mmseg ``Resize`` with normal-map support.
@@ -156,14 +174,7 @@ class NormalAwareResize(Resize):
         if self.backend != 'pillow':
             return mmcv.imresize(normal, size, interpolation='nearest',
                                  backend=self.backend)
-        # mmcv's pillow path takes uint8 only; PIL resizes float maps one
-        # channel ('F' mode) at a time
-        return np.stack([
-            np.asarray(
-                Image.fromarray(np.ascontiguousarray(
-                    normal[..., c])).resize(size, Image.NEAREST))
-            for c in range(normal.shape[-1])
-        ], axis=-1)
+        return _pillow_nearest_float(normal, size)
 
     def _target_size(self, results: dict, seg: np.ndarray) -> Tuple[int, int]:
         img = results.get('img')
@@ -182,6 +193,14 @@ class NormalAwareResize(Resize):
             size = self._target_size(results, seg)
             if key in self.normal_keys:
                 results[key] = self._resize_normal(seg, size)
+            elif self.backend == 'pillow' and seg.dtype != np.uint8:
+                # mmcv's pillow path takes uint8 only
+                if not np.issubdtype(seg.dtype, np.floating):
+                    raise TypeError(
+                        f'NormalAwareResize(backend=\'pillow\'): '
+                        f'{key!r} is {seg.dtype}; pillow resizes uint8 and '
+                        'float maps only (use backend=\'cv2\')')
+                results[key] = _pillow_nearest_float(seg, size)
             else:
                 results[key] = mmcv.imresize(seg, size,
                                              interpolation='nearest',

@@ -1,7 +1,9 @@
 from .constructors import (BilevelOptimWrapperConstructor,
+                           BilevelOptimWrapperDict,
                            StrictOptimWrapperConstructor, check_custom_keys)
 
 __all__ = [
-    'BilevelOptimWrapperConstructor', 'StrictOptimWrapperConstructor',
+    'BilevelOptimWrapperConstructor', 'BilevelOptimWrapperDict',
+    'StrictOptimWrapperConstructor',
     'check_custom_keys'
 ]

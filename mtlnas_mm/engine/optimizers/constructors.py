@@ -93,6 +93,56 @@ def _merge_groups(groups: List[dict]) -> List[dict]:
     return list(merged.values())
 
 
+def _group_layout(optimizer_state: dict) -> List[int]:
+    """The parameter count of each group of an optimizer state dict."""
+    return [len(g['params']) for g in optimizer_state.get('param_groups', [])]
+
+
+class BilevelOptimWrapperDict(OptimWrapperDict):
+    """``OptimWrapperDict(weight=..., arch=...)`` whose
+    :meth:`load_state_dict` (the optimizer part of a resume) checks the
+    saved parameter-group layout first.
+
+    torch refuses an optimizer state with other groups ("different number
+    of parameter groups", "doesn't match the size of optimizer's group")
+    without saying why; a layout change here means the checkpoint was
+    written by an earlier version of the constructor (one group per
+    parameter, before :func:`_merge_groups`) or with another set of
+    trainable parameters, so the run cannot be resumed, only started from
+    the checkpoint's weights.
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for name, saved in state_dict.items():
+            if name not in self.optim_wrappers:
+                continue  # mmengine's own check names it
+            ours = _group_layout(
+                self.optim_wrappers[name].optimizer.state_dict())
+            theirs = _group_layout(saved)
+            if ours != theirs:
+                raise ValueError(_layout_message(name, theirs, ours))
+        super().load_state_dict(state_dict)
+
+
+def _layout_message(name: str, saved: List[int], built: List[int]) -> str:
+    """Why a resume with the saved group layout ``saved`` fails."""
+    which = ('the checkpoint being resumed (its path: the log line "Load '
+             'checkpoint from ...")')
+
+    def show(layout: List[int]) -> str:
+        return (f'{len(layout)} parameter groups of '
+                f'{sum(layout)} parameters')
+
+    return (f'optim_wrapper.{name}: {which} holds {show(saved)}, this '
+            f'search builds {show(built)}: the optimizer layout changed '
+            '(a checkpoint written before BilevelOptimWrapperConstructor '
+            'merged the groups of equal settings, or with other trainable '
+            'parameters), so its optimizer state cannot be resumed. Start '
+            'a new run from its weights instead: load_from=CHECKPOINT with '
+            'resume=False (tools/train.py: --cfg-options '
+            'load_from=CHECKPOINT, without --resume).')
+
+
 class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Build one optimizer over a subset of a model's parameters.
 
@@ -193,7 +243,7 @@ class BilevelOptimWrapperConstructor:
             if p.requires_grad and id(p) not in arch_ids
         ]
         subsets = {WEIGHT_STEP: weights, ARCH_STEP: arch}
-        return OptimWrapperDict(
+        return BilevelOptimWrapperDict(
             **{
                 key: self.constructors[key].build(
                     model, subsets[key], f'optim_wrapper.{key}')

@@ -27,7 +27,8 @@ class MTNAS(BaseNASAlgorithm):
     or a given starting genotype):
 
     1. ``search='branches'``: every task branch is searched, the backbone
-       fixed (with ``trunk.frozen=True`` its weights stay untouched too).
+       fixed (a pretrained trunk, ``trunk.frozen=True`` with a
+       ``Pretrained`` ``init_cfg``: its weights stay untouched too).
        The branches are independent given the backbone, so the sum of the
        task losses gives each branch's alphas exactly its own task's
        gradient (the seed's per-task branch search);

@@ -41,6 +41,13 @@ def _conv_norm(c_in: int, c_out: int, kernel: int, stride: int,
     ]
 
 
+def _is_pretrained(init_cfg: Union[None, dict, List[dict]]) -> bool:
+    """Whether an mmengine ``init_cfg`` loads given weights."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(isinstance(c, dict) and c.get('type') == 'Pretrained'
+               for c in cfgs)
+
+
 @MODELS.register_module()
 class CellTrunk(BaseModule):
     """Stem (two 3x3 stride-2 convs) + a stack of DARTS cells.
@@ -56,7 +63,9 @@ class CellTrunk(BaseModule):
         norm_cfg: mmcv norm config of the stem and of every cell op.
         space_name: the search space's name in genotype files.
         frozen: keep every weight (not the alphas) fixed and the norm
-            layers in eval mode: the backbone of a branch search.
+            layers in eval mode: a pretrained backbone of a branch search.
+            Needs a ``Pretrained`` ``init_cfg`` (a frozen random trunk
+            would give the branches random features).
         init_cfg: mmengine init config (e.g. ``Pretrained``: start from
             given weights).
     """
@@ -72,6 +81,14 @@ class CellTrunk(BaseModule):
                  space_name: str = 'backbone',
                  frozen: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
+        if frozen and not _is_pretrained(init_cfg):
+            raise ValueError(
+                'CellTrunk(frozen=True) keeps the trunk\'s weights and norm '
+                'statistics as they are, so it needs given weights: set '
+                'init_cfg=dict(type=\'Pretrained\', checkpoint=..., '
+                'prefix=...) (in a config: model.network.backbone.trunk.'
+                f'init_cfg), or train the trunk (frozen=False); got '
+                f'init_cfg={init_cfg!r}')
         super().__init__(init_cfg=init_cfg)
         reductions = [int(r) for r in reductions]
         if reductions != sorted(set(reductions)) or any(

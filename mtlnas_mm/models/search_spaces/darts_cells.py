@@ -26,8 +26,10 @@ architecture parameters.
   rule, per cell type; the result is a ``'cell_genotype'`` architecture
   under this space's :attr:`space_name`;
 * **fix**: every cell computes only its genotype's ops (the other ops keep
-  their parameters, and their names, so a search checkpoint loads;
-  :meth:`discard_unused` drops them for a retrained network).
+  their parameters, and their names, so a search checkpoint loads, but
+  stop being trainable: they get no gradient, which DDP without
+  ``find_unused_parameters`` would wait for; :meth:`discard_unused` drops
+  them for a retrained network).
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -125,6 +127,20 @@ class SearchCell(nn.Module):
         self.plan = [[(edge_offset(node) + i, PRIMITIVES.index(op))
                       for op, i in genotype.node_edges(node)]
                      for node in range(self.steps)]
+        # the ops outside the plan get no gradient: not trainable (DDP
+        # with find_unused_parameters=False waits for every trainable
+        # parameter); they keep their names, so a search checkpoint loads
+        for e, k in self.unused_ops():
+            self.edges[e].ops[k].requires_grad_(False)
+
+    def unused_ops(self) -> List[Tuple[int, int]]:
+        """The (edge index, op index) pairs a fixed cell never computes
+        (``[]`` while searched)."""
+        if self.plan is None:
+            return []
+        used = {(e, k) for node in self.plan for e, k in node}
+        return [(e, k) for e, edge in enumerate(self.edges)
+                for k in range(len(edge.ops)) if (e, k) not in used]
 
     def forward(self, s0: Tensor, s1: Tensor,
                 weights: Optional[Tensor] = None) -> Tensor:
@@ -247,8 +263,9 @@ class DartsCellSpace(BaseSearchSpace):
     def fix(self, arch: BaseArchitecture,
             source: str = 'architecture') -> None:
         """Become the derived part of ``arch``'s genotype for this space:
-        each cell computes only its two chosen ops per node; the alphas
-        stop being architecture parameters."""
+        each cell computes only its two chosen ops per node, the others
+        stop being trainable (``requires_grad=False``, names kept); the
+        alphas stop being architecture parameters."""
         if not isinstance(arch, CellArchitecture):
             raise TypeError(f'{source}: a DARTS cell space needs a '
                             f'{CellArchitecture.kind!r} architecture, got '
@@ -286,11 +303,8 @@ class DartsCellSpace(BaseSearchSpace):
             raise RuntimeError(f'DartsCellSpace({self.space_name}): only a '
                                'fixed space can discard its unused ops')
         for cell in self.cells:
-            used = {(e, k) for node in cell.plan for e, k in node}
-            for e, edge in enumerate(cell.edges):
-                for k in range(len(edge.ops)):
-                    if (e, k) not in used:
-                        edge.ops[k] = nn.Identity()
+            for e, k in cell.unused_ops():
+                cell.edges[e].ops[k] = nn.Identity()
 
     def log_stats(self) -> Dict[str, float]:
         """Per cell type, the mean over edges of the largest op weight

@@ -13,7 +13,8 @@ from mmseg.structures import SegDataSample
 from mtlnas_mm.structures import (TASK_KINDS, check_task_name,
                                   prediction_fields)
 from ..heads.postprocess import default_img_metas, restore_prediction
-from ..utils import check_finite, refuse_legacy_state_dict
+from ..utils import (check_finite, fill_backbone_tasks,
+                     refuse_legacy_state_dict)
 from .task_init import load_task_checkpoints
 
 SampleList = List[SegDataSample]
@@ -98,15 +99,8 @@ class MultiTaskNetwork(BaseModel):
         if self.test_cfg.get('mode', 'whole') != 'whole':
             raise ValueError('MultiTaskNetwork.test_cfg.mode: only "whole" '
                              f'is supported, got {self.test_cfg.mode!r}')
-        backbone = copy.deepcopy(dict(backbone))
-        if self._takes_tasks(backbone):
-            backbone.setdefault('tasks', list(self.task_names))
-            if list(backbone['tasks']) != self.task_names:
-                raise ValueError(
-                    f'MultiTaskNetwork.backbone.tasks {backbone["tasks"]} '
-                    f'disagrees with the tasks {self.task_names}; leave it '
-                    'out, it is filled in')
-        self.backbone = MODELS.build(backbone)
+        self.backbone = MODELS.build(fill_backbone_tasks(
+            backbone, self.task_names, 'MultiTaskNetwork'))
         self.heads = nn.ModuleDict({
             t: MODELS.build(copy.deepcopy(tasks[t]['head']))
             for t in self.task_names
@@ -141,16 +135,6 @@ class MultiTaskNetwork(BaseModel):
             raise KeyError(f'MultiTaskNetwork.tasks.{task}: unknown key(s) '
                            f'{unknown}; allowed: {list(_TASK_KEYS)} (a '
                            'per-task backbone is TaskColumns.overrides)')
-
-    @staticmethod
-    def _takes_tasks(cfg: dict) -> bool:
-        """Whether the backbone is per task (``takes_tasks = True``:
-        :class:`TaskColumns`, :class:`CellMultiTaskBackbone`,
-        :class:`ShareRoutes`): its ``tasks`` are filled in from the task
-        dict."""
-        kind = cfg.get('type')
-        cls = MODELS.get(kind) if isinstance(kind, str) else kind
-        return isinstance(cls, type) and getattr(cls, 'takes_tasks', False)
 
     @staticmethod
     def _refuse_legacy(state_dict, prefix, *args) -> None:

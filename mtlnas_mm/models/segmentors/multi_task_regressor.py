@@ -1,6 +1,5 @@
 """A multi-task regressor for tabular data: backbone -> one tower per
 task (the MMoE paper's setting, Ma et al., KDD 2018)."""
-import copy
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -11,7 +10,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mtlnas_mm.structures import check_task_name
-from ..utils import check_finite
+from ..utils import check_finite, fill_backbone_tasks
 
 
 @MODELS.register_module()
@@ -46,12 +45,8 @@ class MultiTaskRegressor(BaseModel):
         self.task_names = [
             check_task_name(t, 'MultiTaskRegressor.tasks') for t in tasks
         ]
-        backbone = copy.deepcopy(dict(backbone))
-        cls = MODELS.get(backbone['type']) if isinstance(
-            backbone['type'], str) else backbone['type']
-        if getattr(cls, 'takes_tasks', False):
-            backbone.setdefault('tasks', list(self.task_names))
-        self.backbone = MODELS.build(backbone)
+        self.backbone = MODELS.build(fill_backbone_tasks(
+            backbone, self.task_names, 'MultiTaskRegressor'))
         self.towers = nn.ModuleDict({
             t: nn.Sequential(nn.Linear(in_channels, tower_channels),
                              nn.ReLU(inplace=True),
