@@ -128,3 +128,33 @@ def test_set_weight_lr_plain_and_bilevel_configs():
     assert nddr.optim_wrapper.optimizer.lr == 3e-4
     assert nddr.optim_wrapper.paramwise_cfg.custom_keys[
         'backbone.edges']['lr_mult'] == 100
+
+
+def test_output_dirs_are_claimed_never_taken(tmp_path):
+    """Tools write only into directories they created (or empty ones, then
+    marked): a user's folder is refused with nothing written; a directory a
+    tool created before is reused (resume)."""
+    import os
+
+    from mtlnas_mm.utils import OUTPUT_MARKER, claim_output_dir
+    new = tmp_path / 'new' / 'out'
+    claim_output_dir(str(new), 'tool')
+    assert (new / OUTPUT_MARKER).is_file()
+    (new / 'result.json').write_text('{}')
+    claim_output_dir(str(new), 'tool')  # its own output: reused
+    assert (new / 'result.json').read_text() == '{}'
+    user = tmp_path / 'docs'
+    user.mkdir()
+    (user / 'notes.md').write_text('mine')
+    with pytest.raises(SystemExit, match='not created by a mtlnas_mm tool'):
+        claim_output_dir(str(user), 'tool')
+    assert os.listdir(user) == ['notes.md']
+    assert (user / 'notes.md').read_text() == 'mine'
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    claim_output_dir(str(empty), 'tool')
+    assert (empty / OUTPUT_MARKER).is_file()
+    afile = tmp_path / 'afile'
+    afile.write_text('x')
+    with pytest.raises(SystemExit, match='not a directory'):
+        claim_output_dir(str(afile), 'tool')

@@ -41,8 +41,8 @@ import mtlnas_mm  # noqa: F401
 from mtlnas_mm.evaluation import delta_m
 from mtlnas_mm.models.search_spaces import BINARY_MARGIN
 from mtlnas_mm.structures import Architecture
-from mtlnas_mm.utils import (name_run, set_max_iters, set_weight_lr,
-                             use_fixed_architecture)
+from mtlnas_mm.utils import (claim_output_dir, name_run, set_max_iters,
+                             set_weight_lr, use_fixed_architecture)
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      draw_predictions, read_gate_history)
 
@@ -207,7 +207,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     if args.iters is None:
         args.iters = STAGE1_ITERS
     t0 = time.time()
-    os.makedirs(args.work_dir, exist_ok=True)
+    claim_output_dir(args.work_dir, 'demo.py')
     ensure_data(args.data_root, args.num_train, args.num_test)
 
     def cfg_of(name: str, stage: str) -> Config:

@@ -24,7 +24,6 @@ import argparse
 import copy
 import json
 import logging
-import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -37,7 +36,8 @@ from mmengine.runner import Runner
 import mtlnas_mm  # noqa: F401  (registers components)
 from mtlnas_mm.engine.hooks import ArchitectureHook
 from mtlnas_mm.structures import load_architecture
-from mtlnas_mm.utils import set_max_iters, set_stage_genotype
+from mtlnas_mm.utils import (claim_output_dir, set_max_iters,
+                             set_stage_genotype)
 from mtlnas_mm.visualization import draw_architecture
 
 STAGES = ('branches', 'backbone', 'retrain')
@@ -88,6 +88,7 @@ def run_pipeline(cfgs: Sequence[Config], work_dir: str,
     if len(cfgs) != len(STAGES):
         raise ValueError(f'run_pipeline: {len(STAGES)} stage configs '
                          f'({", ".join(STAGES)}), got {len(cfgs)}')
+    claim_output_dir(work_dir, 'mtnas_pipeline.py')
     summary: dict = dict(genotypes={}, pictures={})
     genotype = None
     for stage, cfg in zip(STAGES, cfgs):
@@ -115,7 +116,6 @@ def run_pipeline(cfgs: Sequence[Config], work_dir: str,
         if input_shape is None:
             input_shape = _crop_size(cfg)
         summary['complexity'] = complexity(runner.model, input_shape)
-    os.makedirs(work_dir, exist_ok=True)
     with open(osp.join(work_dir, 'pipeline.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary

@@ -56,6 +56,36 @@ def name_run(cfg: Config, name: str) -> Config:
     return cfg
 
 
+#: written by the project's tools into an output directory they created:
+#: the only directories they (re)write into
+OUTPUT_MARKER = '.mtlnas_mm_output'
+
+
+def claim_output_dir(path: str, tool: str) -> str:
+    """Return ``path`` as an output directory ``tool`` may write into.
+
+    A new (or empty) directory is created and marked with
+    :data:`OUTPUT_MARKER`; a directory marked before (a previous run of a
+    project tool, e.g. to resume) is reused; any other existing directory
+    is refused before anything is written, so a tool pointed at a folder of
+    the user's by mistake (``docs/``, a dataset) leaves it untouched.
+    """
+    marker = osp.join(path, OUTPUT_MARKER)
+    if osp.isdir(path) and not osp.isfile(marker) and os.listdir(path):
+        raise SystemExit(
+            f'{tool}: {path} exists and was not created by a mtlnas_mm tool '
+            f'(no {OUTPUT_MARKER} in it); nothing was written. Choose a new '
+            'directory, or remove this one if it is an old output.')
+    if osp.exists(path) and not osp.isdir(path):
+        raise SystemExit(f'{tool}: {path} exists and is not a directory')
+    os.makedirs(path, exist_ok=True)
+    if not osp.isfile(marker):
+        with open(marker, 'w') as f:
+            f.write(f'written by {tool} (mtlnas_mm); safe to delete with '
+                    'the outputs\n')
+    return path
+
+
 def use_fixed_architecture(cfg: Config, arch_file: str,
                            source: str = 'config') -> Config:
     """Make ``cfg.model`` (a NAS algorithm) the derived network of

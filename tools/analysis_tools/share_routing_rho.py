@@ -17,7 +17,6 @@ writes ``share_routing_rho.json`` and ``share_routing_rho.png``.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -35,6 +34,7 @@ from mtlnas_mm.engine.optimizers import \
 from mtlnas_mm.models import ShareRouting  # noqa: E402
 from mtlnas_mm.structures import RouteArchitecture, block_keys  # noqa: E402
 from mtlnas_mm.structures.share_routes import own_predecessor  # noqa: E402
+from mtlnas_mm.utils import claim_output_dir  # noqa: E402
 
 TASKS = ('t1', 't2')
 
@@ -218,7 +218,7 @@ def main() -> None:
     parser.add_argument('--width', type=int, default=16)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    os.makedirs(args.out_dir, exist_ok=True)
+    claim_output_dir(args.out_dir, 'share_routing_rho.py')
     results = []
     for rho in args.rhos:
         for seed in args.seeds:
