@@ -67,7 +67,8 @@ class MultiTaskNetwork(BaseModel):
             copied from a trained single-task checkpoint (its task
             ``NAME``, default the same); cross-task edges keep their
             initialisation (:func:`load_task_checkpoints`; strict, errors
-            name the checkpoint and the key).  mmengine initialises
+            name the checkpoint and the key).  ``with_head=False`` copies
+            the column only (an ImageNet backbone).  mmengine initialises
             before ``resume`` too, so the files must still exist when a
             run is resumed.
         init_cfg: mmengine init config.

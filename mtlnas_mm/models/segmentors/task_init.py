@@ -58,16 +58,20 @@ def load_task_checkpoints(network: nn.Module,
 
     Args:
         network: a :class:`MultiTaskNetwork` with :class:`TaskColumns`.
-        init_from: ``{task: dict(checkpoint=PATH, task=SOURCE_TASK)}``;
-            ``task`` (default: the same name) is the task's name in the
-            checkpoint, which may be a single-task network of one or more
-            tasks, or a search / NAS algorithm checkpoint.
+        init_from: ``{task: dict(checkpoint=PATH, task=SOURCE_TASK,
+            with_head=True)}``; ``task`` (default: the same name) is the
+            task's name in the checkpoint, which may be a single-task
+            network of one or more tasks, or a search / NAS algorithm
+            checkpoint.  ``with_head=False`` copies the column only and
+            leaves the head at its initialisation (an ImageNet backbone
+            converted by
+            ``tools/model_converters/mmpretrain_vgg_to_largefov.py``).
 
-    Every parameter and buffer of the task's column and head must be in the
-    checkpoint with the same shape, and every checkpoint key under the
-    source task's column / head must exist here; otherwise an error names
-    the checkpoint and the key.  Everything else (fusion ops, gates, other
-    tasks) keeps its initialisation.
+    Every parameter and buffer of the task's column (and head, unless
+    ``with_head=False``) must be in the checkpoint with the same shape, and
+    every checkpoint key under the source task's column (head) must exist
+    here; otherwise an error names the checkpoint and the key.  Everything
+    else (fusion ops, gates, other tasks) keeps its initialisation.
     """
     own_state = network.state_dict()
     unknown = sorted(set(init_from) - set(network.task_names))
@@ -80,14 +84,19 @@ def load_task_checkpoints(network: nn.Module,
         spec = dict(spec)
         path = spec.pop('checkpoint', None)
         source_task = spec.pop('task', task)
+        with_head = spec.pop('with_head', True)
         if path is None or spec:
             raise KeyError(f'init_from.{task}: expected dict(checkpoint=..., '
-                           f'task=<optional>), got extra keys {sorted(spec)}')
+                           'task=<optional>, with_head=<optional>), got '
+                           f'extra keys {sorted(spec)}')
+        if not isinstance(with_head, bool):
+            raise TypeError(f'init_from.{task}.with_head must be a bool, got '
+                            f'{with_head!r}')
         state = _source_state(path)
         loaded: Dict[str, int] = {}
-        for target, source_own in zip(
-                _task_prefixes(network, task),
-                _task_prefixes(network, source_task)):
+        parts = list(zip(_task_prefixes(network, task),
+                         _task_prefixes(network, source_task)))
+        for target, source_own in parts[:2 if with_head else 1]:
             source = _find_prefix(state, path, source_task, source_own)
             targets = {k[len(target):]: k for k in own_state
                        if k.startswith(target)}
@@ -115,5 +124,7 @@ def load_task_checkpoints(network: nn.Module,
             loaded[target] = len(targets)
         print_log(
             f'init_from: task {task!r} <- {path} (task {source_task!r}): ' +
-            ', '.join(f'{n} tensors of {p}*' for p, n in loaded.items()),
+            ', '.join(f'{n} tensors of {p}*' for p, n in loaded.items()) +
+            ('' if with_head else
+             f' (with_head=False: heads.{task}.* keeps its initialisation)'),
             logger='current')
