@@ -1,7 +1,7 @@
 """Helpers for the tests that run configs through mmengine's Runner."""
 import os.path as osp
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -86,3 +86,17 @@ def assert_same_state(a: Any, b: Any, where: str = '') -> None:
         assert a == pytest.approx(b, rel=1e-5, abs=1e-7), where
     else:
         assert a == b, where
+
+
+def assert_resumed_run_equal(full: dict, resumed: dict,
+                             scalars: Sequence[str], last: int) -> None:
+    """A resumed run's checkpoint equals the uninterrupted run's: weights
+    and architecture parameters, optimizer states, schedules, and the last
+    ``last`` logged values of every key in ``scalars``."""
+    for part in ('state_dict', 'optimizer', 'param_schedulers'):
+        assert_same_state(full[part], resumed[part], part)
+    hub_full = full['message_hub']['log_scalars']
+    hub_res = resumed['message_hub']['log_scalars']
+    for key in scalars:
+        assert_same_state(hub_full[key].data[0][-last:],
+                          hub_res[key].data[0][-last:], key)

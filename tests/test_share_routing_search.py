@@ -191,8 +191,8 @@ def test_share_routing_search_resumes_after_a_crash(tmp_path):
 
     from mmengine.runner import Runner
 
-    from runner_utils import (assert_same_state, generate_data, load_state,
-                              tiny_cfg)
+    from runner_utils import (assert_resumed_run_equal, generate_data,
+                              load_state, tiny_cfg)
     config = 'configs/share_routing/share-routing_vgg-tiny_synthetic.py'
     data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
     full_dir, resumed_dir = str(tmp_path / 'full'), str(tmp_path / 'resumed')
@@ -214,12 +214,6 @@ def test_share_routing_search_resumes_after_a_crash(tmp_path):
     # checkpoint merely loaded
     assert all(not torch.equal(half[k], full['state_dict'][k])
                for k in logits)
-    assert_same_state(full['state_dict'], resumed['state_dict'], 'state_dict')
-    assert_same_state(full['optimizer'], resumed['optimizer'], 'optimizer')
-    assert_same_state(full['param_schedulers'],
-                      resumed['param_schedulers'], 'param_schedulers')
-    hub_full = full['message_hub']['log_scalars']
-    hub_res = resumed['message_hub']['log_scalars']
-    for key in ('train/loss', 'train/arch.loss', 'train/arch.route_cost'):
-        assert_same_state(hub_full[key].data[0][-2:],
-                          hub_res[key].data[0][-2:], key)
+    assert_resumed_run_equal(
+        full, resumed,
+        ('train/loss', 'train/arch.loss', 'train/arch.route_cost'), last=2)
