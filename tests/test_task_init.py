@@ -147,3 +147,65 @@ def test_bad_checkpoints_name_the_file_and_key(singles, tmp_path):
             'backbone.columns.seg.features.0.conv.weight')))
     with pytest.raises(KeyError, match='unknown task'):
         build(depth=dict(checkpoint=seg_path))
+
+
+def share_routes(init_from=None, **kw):
+    return dict(type='MultiTaskNetwork',
+                tasks={t: dict(head=HEADS[t]) for t in ('seg', 'normal')},
+                backbone=dict(type='ShareRoutes', backbone=BACKBONE, **kw),
+                init_from=init_from)
+
+
+def test_share_routes_load_one_copy_per_task(singles):
+    """Share routing starts from the single-task networks too: task ``i``'s
+    column loads into sub-network copy ``i``; with the own routes (almost)
+    certain and the gates on the own input the network is the pair."""
+    init_from = {t: dict(checkpoint=p) for t, (_, p) in singles.items()}
+    model = MODELS.build(dict(
+        type='ShareRouting',
+        network=share_routes(route_init=dict(own=30.0, cross=-30.0),
+                             gate_own_bias=30.0, init_from=init_from)))
+    model.init_weights()
+    space = model.search_space
+    own = space.route_probs()[:, 0][[
+        space.block_keys.index(k) for k in space.block_keys
+        if k.endswith('.0') or k == 'seg'
+    ]]
+    assert torch.all(own > 0.99)
+    for t, (single, _) in singles.items():
+        i = ('seg', 'normal').index(t)
+        for k, v in single.backbone.columns[t].state_dict().items():
+            assert torch.equal(space.subnets[i].state_dict()[k], v), (t, k)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        space.eval_route_mode = 'expected'  # every copy computed
+        expected = model(x, mode='tensor')
+        space.eval_route_mode = 'hard'
+        hard = model(x, mode='tensor')
+        for t, (single, _) in singles.items():
+            ref = single(x, mode='tensor')[t]
+            for out in (expected, hard):
+                torch.testing.assert_close(out[t], ref, rtol=1e-4,
+                                           atol=1e-5)
+    # the default init (p = 0.5, averaged inputs) mixes the columns
+    mixed = MODELS.build(dict(type='ShareRouting', network=share_routes(
+        init_from=init_from)))
+    mixed.init_weights()
+    mixed.eval()
+    mixed.search_space.eval_route_mode = 'expected'
+    with torch.no_grad():
+        far = mixed(x, mode='tensor')['seg']
+        ref = singles['seg'][0](x, mode='tensor')['seg']
+    assert (far - ref).norm() / ref.norm() > 0.05
+
+
+def test_share_routes_init_from_needs_a_copy_per_task(singles):
+    with pytest.raises(TypeError, match='one sub-network copy per task'):
+        MODELS.build(share_routes(
+            num_subnets=3,
+            init_from=dict(seg=dict(checkpoint=singles['seg'][1])))
+        ).init_weights()
+    with pytest.raises(KeyError, match=r'route_init: expected a float or '
+                       r'dict\(own=\.\.\., cross=\.\.\.\)'):
+        MODELS.build(share_routes(route_init=dict(own=1.0)))

@@ -67,6 +67,11 @@ class TaskColumns(BaseModule):
                     layer_channels=channels,
                     layer_blocks=blocks))
 
+    def task_column_prefix(self, task: str) -> str:
+        """Where ``task``'s column lives in this module's state dict (the
+        target of ``MultiTaskNetwork(init_from=...)``)."""
+        return f'columns.{task}.'
+
     @staticmethod
     def _column_cfg(default: dict, override: Optional[dict]) -> dict:
         cfg = copy.deepcopy(dict(default))

@@ -148,7 +148,15 @@ class ShareRoutes(BaseSearchSpace):
             step needs ``'expected'``, the only mode with gradients to the
             logits.
         eval_route_mode: mode in eval (searched spaces).
-        route_init: initial route logit (0: p = 0.5).
+        route_init: initial route logit (0: p = 0.5), or
+            ``dict(own=a, cross=b)``: ``a`` for each block's own
+            predecessor (:func:`own_predecessor`), ``b`` for the others.
+        gate_own_bias: initial gate logit of the own predecessor in every
+            query's map (0: the selected inputs are averaged).  With
+            ``route_init=dict(own=large, cross=...)`` and a large bias a
+            search whose copies were loaded from single-task networks
+            (``MultiTaskNetwork(init_from=...)``) starts close to them, as
+            MTL-NAS's fusion init (1, 0) does.
         architecture: a derived :class:`RouteArchitecture`, its dict or a
             file (see :meth:`fix`).
         init_cfg: mmengine init config.
@@ -166,7 +174,8 @@ class ShareRoutes(BaseSearchSpace):
                  route_mode: Optional[str] = None,
                  step_route_modes: Optional[Mapping[str, str]] = None,
                  eval_route_mode: str = 'hard',
-                 route_init: float = 0.0,
+                 route_init: Union[float, Mapping[str, float]] = 0.0,
+                 gate_own_bias: float = 0.0,
                  architecture: Union[None, str, dict,
                                      RouteArchitecture] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -240,7 +249,7 @@ class ShareRoutes(BaseSearchSpace):
         self.block_keys: List[str] = block_keys(self.tasks, self.num_layers,
                                                 k)
         n = len(self.block_keys)
-        self.route_logits = nn.Parameter(torch.full((n, k), float(route_init)))
+        self.route_logits = nn.Parameter(self._initial_logits(route_init))
         self.query_logits = nn.Parameter(
             torch.zeros(n, len(self.query_candidates)))
         self.gates = nn.ModuleDict({
@@ -249,6 +258,11 @@ class ShareRoutes(BaseSearchSpace):
                 embed_dims)
             for key in self.block_keys
         })
+        with torch.no_grad():
+            for key in self.block_keys:
+                gate = self.gate(key)
+                for lin in (gate.own, gate.input, gate.embedding_proj):
+                    lin.bias[self._own(key)] = float(gate_own_bias)
         subsets = [m for m in itertools.product((0., 1.), repeat=k)
                    if any(m)]
         self.register_buffer('subsets', torch.tensor(subsets), False)
@@ -267,6 +281,30 @@ class ShareRoutes(BaseSearchSpace):
 
     def _own(self, key: str) -> int:
         return own_predecessor(key, self.tasks, self.num_subnets)
+
+    def _initial_logits(
+            self, route_init: Union[float, Mapping[str, float]]) -> Tensor:
+        """``(blocks, K)`` initial route logits (``route_init`` above)."""
+        n, k = len(self.block_keys), self.num_subnets
+        if not isinstance(route_init, Mapping):
+            return torch.full((n, k), float(route_init))
+        if set(route_init) != {'own', 'cross'}:
+            raise KeyError('ShareRoutes.route_init: expected a float or '
+                           f'dict(own=..., cross=...), got {dict(route_init)}')
+        logits = torch.full((n, k), float(route_init['cross']))
+        for b, key in enumerate(self.block_keys):
+            logits[b, self._own(key)] = float(route_init['own'])
+        return logits
+
+    def task_column_prefix(self, task: str) -> str:
+        """Where ``task``'s column lives in the state dict: sub-network
+        copy ``i`` for the ``i``-th task (the target of
+        ``MultiTaskNetwork(init_from=...)``; needs K = number of tasks)."""
+        if self.num_subnets != len(self.tasks):
+            raise TypeError('init_from into ShareRoutes needs one sub-network '
+                            f'copy per task (K = {len(self.tasks)}), got K = '
+                            f'{self.num_subnets}')
+        return f'subnets.{self.tasks.index(task)}.'
 
     def gate(self, key: str) -> _Gate:
         return self.gates[key.replace('.', '_')]

@@ -12,13 +12,29 @@ from mmengine.runner.checkpoint import CheckpointLoader
 _OWNER_PREFIXES = ('', 'network.')
 
 
+#: where a single-task network (``TaskColumns``) keeps a task's column and
+#: head: the checkpoint side of every ``init_from``
+SOURCE_COLUMN = 'backbone.columns.{task}.'
+SOURCE_HEAD = 'heads.{task}.'
+
+
 def _task_prefixes(network: nn.Module, task: str) -> Tuple[str, str]:
-    """This network's key prefixes of ``task``'s column and head."""
+    """This network's key prefixes of ``task``'s column and head: the
+    backbone says where a task's column lives (``task_column_prefix``:
+    ``TaskColumns`` one column per task, ``ShareRoutes`` with one
+    sub-network copy per task)."""
     backbone = network.backbone
-    if not hasattr(backbone, 'columns'):
-        raise TypeError('init_from needs TaskColumns (one column per task); '
-                        f'got a shared {type(backbone).__name__}')
-    return f'backbone.columns.{task}.', f'heads.{task}.'
+    prefix = getattr(backbone, 'task_column_prefix', None)
+    if prefix is None:
+        raise TypeError('init_from needs a backbone with one column per '
+                        'task (TaskColumns, or ShareRoutes with K = number '
+                        f'of tasks); got a shared {type(backbone).__name__}')
+    return f'backbone.{prefix(task)}', SOURCE_HEAD.format(task=task)
+
+
+def _source_prefixes(task: str) -> Tuple[str, str]:
+    """The checkpoint's key prefixes of ``task``'s column and head."""
+    return SOURCE_COLUMN.format(task=task), SOURCE_HEAD.format(task=task)
 
 
 def _source_state(path: str) -> Dict[str, torch.Tensor]:
@@ -42,7 +58,8 @@ def _find_prefix(state: Mapping[str, torch.Tensor], path: str, task: str,
     tasks = set()
     for key in state:
         for owner in _OWNER_PREFIXES:
-            for own_kind in ('backbone.columns.', 'heads.'):
+            for own_kind in (SOURCE_COLUMN.split('{')[0],
+                             SOURCE_HEAD.split('{')[0]):
                 head = owner + own_kind
                 if key.startswith(head) and '.' in key[len(head):]:
                     tasks.add(key[len(head):].split('.')[0])
@@ -57,7 +74,10 @@ def load_task_checkpoints(network: nn.Module,
     """Copy each task's column and head from its single-task checkpoint.
 
     Args:
-        network: a :class:`MultiTaskNetwork` with :class:`TaskColumns`.
+        network: a :class:`MultiTaskNetwork` whose backbone has one
+            column per task (``task_column_prefix``: :class:`TaskColumns`;
+            :class:`ShareRoutes` with K = number of tasks, task ``i``
+            loading into sub-network copy ``i``).
         init_from: ``{task: dict(checkpoint=PATH, task=SOURCE_TASK,
             with_head=True)}``; ``task`` (default: the same name) is the
             task's name in the checkpoint, which may be a single-task
@@ -95,7 +115,7 @@ def load_task_checkpoints(network: nn.Module,
         state = _source_state(path)
         loaded: Dict[str, int] = {}
         parts = list(zip(_task_prefixes(network, task),
-                         _task_prefixes(network, source_task)))
+                         _source_prefixes(source_task)))
         for target, source_own in parts[:2 if with_head else 1]:
             source = _find_prefix(state, path, source_task, source_own)
             targets = {k[len(target):]: k for k in own_state
