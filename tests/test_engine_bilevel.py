@@ -28,6 +28,10 @@ class ToyGates(BaseSearchSpace):
     def set_step(self, step):
         self.steps.append(step)
 
+    def after_arch_update(self):
+        # the alphas the update left (edge pruning reads them here)
+        self.steps.append(('updated', self.alpha.detach().clone()))
+
     def regularizer(self):
         p = torch.sigmoid(self.alpha)
         return -(p * p.log() + (1 - p) * (1 - p).log()).mean()
@@ -139,8 +143,13 @@ def test_bilevel_step_has_no_gradient_leak():
     # the body gradient of the architecture step was discarded before the
     # weight step: the weight optimizer saw exactly the training gradient
     torch.testing.assert_close(seen['body'], seen['expected_body'])
-    # the steps, then back to the configured training relaxation
-    assert model.network.gates.steps == ['arch', 'weight', None]
+    # the steps (the space told after the architecture update, at the
+    # updated alphas), then back to the configured training relaxation
+    steps = model.network.gates.steps
+    assert steps[0] == 'arch' and steps[2:] == ['weight', None]
+    assert steps[1][0] == 'updated'
+    torch.testing.assert_close(steps[1][1], model.network.gates.alpha.detach())
+    assert not torch.equal(steps[1][1], torch.zeros(2))
     assert 'arch.loss' in log and 'loss' in log
     # nothing is left behind for the next iteration
     assert all(p.grad is None or torch.count_nonzero(p.grad) == 0

@@ -270,3 +270,69 @@ def test_ones_mode_uses_all_edges():
     assert space.arch_parameters() == []
     assert torch.equal(space.gate_probs(), torch.ones(48))
     assert len(space.derive().kept) == 48
+
+
+def test_edge_pruning_during_the_search():
+    """``prune=dict(below, patience)``: an edge whose gate stayed below the
+    threshold for ``patience`` architecture updates is computed in neither
+    step, stays pruned when its alpha rises, is never kept, and stays a
+    candidate of the export (``meta['pruned']``)."""
+    cols = make(prune=dict(below=0.05, patience=3))
+    space = cols.edges
+    set_alphas(space, seed=3, scale=4.0)  # gates 0.018 or 0.982
+    closed = {e for e, a in zip(space.edges, space.logits()) if a < 0}
+    kept_before = space.derive().kept
+    assert not space.pruned_edges
+    for n in range(3):
+        assert not space.pruned_edges, n  # patience not reached yet
+        space.after_arch_update()
+    assert space.pruned_edges == closed
+    # an edge whose gate opened in between restarts its count
+    reopened = next(iter(closed))
+    cols2 = make(prune=dict(below=0.05, patience=3))
+    set_alphas(cols2.edges, seed=3, scale=4.0)
+    for n in range(3):
+        if n == 1:
+            with torch.no_grad():
+                a = cols2.edges.alphas[reopened.target_task]
+                a[cols2.edges.task_index[reopened]] = 0.0
+                cols2.edges.after_arch_update()
+                a[cols2.edges.task_index[reopened]] = -4.0
+                continue
+        cols2.edges.after_arch_update()
+    assert cols2.edges.pruned_edges == closed - {reopened}
+    # pruned edges stay pruned and are not computed, in both steps' modes
+    with torch.no_grad():
+        for a in space.alphas.values():
+            a.fill_(4.0)  # every gate open again
+    assert space.pruned_edges == closed
+    cols.train()
+    for step in ('arch', 'weight'):
+        space.set_step(step)
+        pruning_checks(cols, set(space.edges) - closed)
+    space.set_step(None)
+    arch = space.derive()
+    assert arch.kept == set(space.edges) - closed
+    assert list(arch.edges) == space.edges
+    assert sorted(arch.meta['pruned']) == sorted(e.key for e in closed)
+    assert kept_before == set(space.edges) - closed
+    assert space.log_stats()['gate_pruned'] == len(closed)
+    # the counters are state: a new model loading the state continues
+    fresh = make(prune=dict(below=0.05, patience=3))
+    fresh.load_state_dict(cols.state_dict())
+    assert fresh.edges.pruned_edges == closed
+
+
+def test_edge_pruning_is_off_by_default_and_checked():
+    space = make().edges
+    assert 'pruned' not in dict(space.named_buffers())
+    set_alphas(space, scale=40.0)
+    for _ in range(5):
+        space.after_arch_update()
+    assert not space.pruned_edges
+    assert 'gate_pruned' not in space.log_stats()
+    for bad, match in ((dict(below=0.6, patience=2), r'in \(0, 0\.5\]'),
+                       (dict(below=0.05, patience=0), 'integer >= 1'),
+                       (dict(below=0.05), 'expected None or')):
+        with pytest.raises((ValueError, KeyError), match=match):
+            make(prune=bad)

@@ -266,6 +266,8 @@ class BaseNASAlgorithm(BaseModel):
                                   'architecture', self.arch_losses,
                                   own_grads_only=True,
                                   grad_sync=arch_grad_sync)
+            for space in self.search_spaces:
+                space.after_arch_update()
             self.set_step(WEIGHT_STEP)
             log_weight = self._step(loss_fn, data[WEIGHT_STEP],
                                     optim_wrapper[WEIGHT_STEP],

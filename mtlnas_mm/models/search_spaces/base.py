@@ -27,6 +27,9 @@ Implementing a space means:
   parts are not computed; parameter names stay, so a search checkpoint
   loads unchanged);
 * :meth:`log_stats`: scalars for mmengine's logs;
+* :meth:`after_arch_update`: called once per bilevel iteration right after
+  the architecture update (no-op by default; e.g. the fusion edges'
+  optional pruning of edges whose gates stay closed);
 * :attr:`leaves_parameters_unused`: whether a training forward may leave
   some of the module's trainable parameters out of the loss (sampled
   sub-networks); the DDP wrappers then turn on
@@ -79,6 +82,10 @@ class BaseSearchSpace(BaseModule):
 
     def log_stats(self) -> Dict[str, float]:
         return {}
+
+    def after_arch_update(self) -> None:
+        """Called by the algorithm after each architecture update (every
+        rank, same architecture parameters; no-op by default)."""
 
     @property
     def leaves_parameters_unused(self) -> bool:

@@ -22,7 +22,17 @@ gate.  This file owns every fact of the space:
   ``fixed``    a derived architecture: only its kept edges exist
 * the regulariser (mean binary entropy of the gates, the minimum-entropy
   term) and the derivation (the keep rule
-  :data:`~mtlnas_mm.structures.KEEP_LOGIT`).
+  :data:`~mtlnas_mm.structures.KEEP_LOGIT`);
+* optional **edge pruning** during the search (``prune=dict(below=p,
+  patience=n)``; off by default and in the official recipe, which
+  computes every candidate edge until the end): an edge whose gate
+  ``sigmoid(alpha)`` has stayed below ``p`` for ``n`` consecutive
+  architecture updates is no longer computed in either step, so the
+  search gets cheaper as the gates commit.  A pruned edge stays pruned
+  (its alpha no longer gets task gradients), is never kept by the
+  derivation, and stays in the exported candidate set
+  (``meta['pruned']`` lists it).  The counters are buffers: a resumed
+  search continues them.
 """
 import copy
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -84,6 +94,11 @@ class FusionEdges(BaseSearchSpace):
         eval_gate_mode: gate mode in eval (searched spaces).
         temperature: RelaxedBernoulli temperature.
         alpha_init: initial edge logits (0 = gate probability 0.5).
+        prune: ``None`` (default) or ``dict(below=p, patience=n)``: stop
+            computing an edge once its gate stayed below ``p``
+            (``0 < p <= 0.5``: an edge the keep rule would keep is never
+            pruned) for ``n >= 1`` consecutive architecture updates (module
+            docstring).
         architecture: a derived :class:`Architecture`, its dict or a
             ``.json`` / ``.yaml`` path (see :meth:`fix`).
         init_cfg: mmengine init config.
@@ -101,6 +116,7 @@ class FusionEdges(BaseSearchSpace):
                  eval_gate_mode: str = 'hard',
                  temperature: float = 1.0,
                  alpha_init: float = 0.0,
+                 prune: Optional[Mapping[str, float]] = None,
                  architecture: Union[None, str, dict, Architecture] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -193,6 +209,15 @@ class FusionEdges(BaseSearchSpace):
         }
         self.fixed_architecture: Optional[Architecture] = None
         self._fixed_plan: Optional[Plan] = None
+        self.prune = self._parse_prune(prune)
+        if self.prune is not None:
+            # per candidate edge: consecutive updates below the threshold,
+            # and whether it is pruned (checkpointed: a resume continues)
+            self.register_buffer('prune_count',
+                                 torch.zeros(len(self.edges), dtype=torch.long))
+            self.register_buffer('pruned',
+                                 torch.zeros(len(self.edges), dtype=torch.bool))
+        self._pruned_edges: frozenset = frozenset()
         if fixed:
             source = (architecture
                       if isinstance(architecture, str) else 'architecture')
@@ -221,6 +246,24 @@ class FusionEdges(BaseSearchSpace):
             raise ValueError(f'FusionEdges.fusion_layers: layers {bad} out '
                              f'of range [0, {self.num_layers})')
         return out
+
+    @staticmethod
+    def _parse_prune(prune: Optional[Mapping[str, float]]
+                     ) -> Optional[Tuple[float, int]]:
+        if prune is None:
+            return None
+        prune = dict(prune)
+        if set(prune) != {'below', 'patience'}:
+            raise KeyError('FusionEdges.prune: expected None or '
+                           f'dict(below=..., patience=...), got {prune}')
+        below, patience = float(prune['below']), prune['patience']
+        if not 0 < below <= 0.5:
+            raise ValueError('FusionEdges.prune.below: a gate probability '
+                             f'in (0, 0.5], got {prune["below"]!r}')
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError('FusionEdges.prune.patience: an integer >= 1, '
+                             f'got {patience!r}')
+        return below, patience
 
     def _check_edges(self, edges: Sequence[Edge], key: str) -> None:
         fusion_layers = set(self.fusion_layers)
@@ -311,7 +354,13 @@ class FusionEdges(BaseSearchSpace):
         if not self._searchable:
             return Architecture(self.edges, self.edges, tasks=self.tasks)
         logits = self.logits().detach().float().cpu().tolist()
-        return Architecture.from_logits(self.edges, logits, tasks=self.tasks)
+        arch = Architecture.from_logits(self.edges, logits, tasks=self.tasks)
+        pruned = self.pruned_edges
+        if not pruned:
+            return arch
+        return Architecture(
+            arch.edges, arch.kept - pruned, arch.gates, tasks=arch.tasks,
+            meta=dict(pruned=[e.key for e in self.edges if e in pruned]))
 
     def fix(self, arch: Architecture, source: str = 'architecture') -> None:
         """Become the derived network of ``arch``: only its kept edges are
@@ -343,9 +392,44 @@ class FusionEdges(BaseSearchSpace):
         logits = self.logits().detach()
         probs = logits.sigmoid()
         near = (probs < binary_margin) | (probs > 1 - binary_margin)
-        return dict(gate_mean=probs.mean().item(),
-                    gate_binary_frac=near.float().mean().item(),
-                    gate_kept=int((logits > KEEP_LOGIT).sum()))
+        stats = dict(gate_mean=probs.mean().item(),
+                     gate_binary_frac=near.float().mean().item(),
+                     gate_kept=len(self.derive().kept))
+        if self.prune is not None:
+            stats['gate_pruned'] = len(self.pruned_edges)
+        return stats
+
+    # ------------------------------------------------------------------
+    # edge pruning (``prune``)
+    # ------------------------------------------------------------------
+    @property
+    def pruned_edges(self) -> frozenset:
+        """The candidate edges pruned so far (empty without ``prune``)."""
+        return self._pruned_edges if self._searchable else frozenset()
+
+    def _sync_pruned(self) -> None:
+        """The edge set of the ``pruned`` buffer (one host sync)."""
+        mask = self.pruned.tolist()
+        self._pruned_edges = frozenset(
+            e for e, m in zip(self.edges, mask) if m)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        if self.prune is not None:  # a resumed search continues its pruning
+            self._sync_pruned()
+
+    @torch.no_grad()
+    def after_arch_update(self) -> None:
+        """Count the updates each gate has stayed below ``prune.below``
+        and prune the edges that reached ``prune.patience``."""
+        if self.prune is None or not self._searchable:
+            return
+        below, patience = self.prune
+        closed = self.logits().detach().sigmoid().lt(below).to(
+            self.prune_count.device)
+        self.prune_count.add_(1).mul_(closed)
+        self.pruned.logical_or_(self.prune_count >= patience)
+        self._sync_pruned()
 
     # ------------------------------------------------------------------
     # forward
@@ -364,10 +448,13 @@ class FusionEdges(BaseSearchSpace):
     def _plan(self, mode: str) -> Plan:
         if mode == 'fixed':
             return self._fixed_plan
+        pruned = self.pruned_edges
         if mode == 'hard':
             mask = self.logits().detach().gt(KEEP_LOGIT).tolist()  # 1 sync
             kept = {e for e, k in zip(self.edges, mask) if k}
-            return self._plan_from_kept(kept)
+            return self._plan_from_kept(kept - pruned)
+        if pruned:
+            return self._plan_from_kept(set(self.edges) - pruned)
         return self._full_plan
 
     def _soft_gates(self, mode: str) -> Dict[str, List[Tensor]]:
