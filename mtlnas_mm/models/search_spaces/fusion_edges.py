@@ -213,10 +213,10 @@ class FusionEdges(BaseSearchSpace):
         if self.prune is not None:
             # per candidate edge: consecutive updates below the threshold,
             # and whether it is pruned (checkpointed: a resume continues)
+            n = len(self.edges)
             self.register_buffer('prune_count',
-                                 torch.zeros(len(self.edges), dtype=torch.long))
-            self.register_buffer('pruned',
-                                 torch.zeros(len(self.edges), dtype=torch.bool))
+                                 torch.zeros(n, dtype=torch.long))
+            self.register_buffer('pruned', torch.zeros(n, dtype=torch.bool))
         self._pruned_edges: frozenset = frozenset()
         if fixed:
             source = (architecture
