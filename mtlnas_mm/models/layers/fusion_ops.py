@@ -18,6 +18,8 @@ from torch.autograd.function import once_differentiable
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmseg.registry import MODELS
+from .conv1x1 import (_onednn, conv1x1, onednn_input_grad, use_onednn,
+                      weight_grad)
 
 
 def _check_init(init: Optional[Sequence[float]]
@@ -45,7 +47,8 @@ class _ConcatConv1x1(torch.autograd.Function):
     concatenation is rebuilt in backward only when the weight gradient is
     needed (not in an architecture step that differentiates w.r.t. the gates
     only).  Forward values and gradients are those of ``F.conv2d`` on the
-    concatenation (same kernels).
+    concatenation; where :func:`~.conv1x1.use_onednn` applies, the forward
+    and the input gradient run through oneDNN (:mod:`.conv1x1`).
     """
 
     @staticmethod
@@ -55,7 +58,9 @@ class _ConcatConv1x1(torch.autograd.Function):
         ctx.save_for_backward(weight, *inputs)
         ctx.with_bias = bias is not None
         ctx.x_shape = x.shape
-        return F.conv2d(x, weight, bias)
+        ctx.onednn = use_onednn(x, weight, bias)
+        return _onednn(x, weight, bias) if ctx.onednn else \
+            F.conv2d(x, weight, bias)
 
     @staticmethod
     @once_differentiable
@@ -65,7 +70,16 @@ class _ConcatConv1x1(torch.autograd.Function):
         need_x = any(ctx.needs_input_grad[2:])
         grad_w = grad_b = None
         grads_x: List[Optional[Tensor]] = [None] * len(inputs)
-        if need_w or need_x:
+        grad_x = None
+        if ctx.onednn:
+            grad = grad.contiguous()
+            if need_x:
+                grad_x = onednn_input_grad(grad, weight)
+            if need_w:
+                x = torch.cat(inputs, dim=1) if len(inputs) > 1 \
+                    else inputs[0]
+                grad_w = weight_grad(grad, x, weight)
+        elif need_w or need_x:
             if need_w:
                 x = torch.cat(inputs, dim=1) if len(inputs) > 1 \
                     else inputs[0]
@@ -74,10 +88,10 @@ class _ConcatConv1x1(torch.autograd.Function):
             grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad, x, weight, None, [1, 1], [0, 0], [1, 1], False,
                 [0, 0], 1, [need_x, need_w, False])
-            if need_x:
-                parts = grad_x.split([t.shape[1] for t in inputs], dim=1)
-                grads_x = [g if n else None for g, n in
-                           zip(parts, ctx.needs_input_grad[2:])]
+        if grad_x is not None:
+            parts = grad_x.split([t.shape[1] for t in inputs], dim=1)
+            grads_x = [g if n else None for g, n in
+                       zip(parts, ctx.needs_input_grad[2:])]
         if need_b and ctx.with_bias:
             grad_b = grad.sum(dim=(0, 2, 3))
         return (grad_w, grad_b, *grads_x)
@@ -89,7 +103,7 @@ def concat_conv1x1(inputs: Sequence[Tensor], weight: Tensor,
 
     Under autograd the concatenation is not kept for backward
     (:class:`_ConcatConv1x1`); without gradients, or under autocast, it is
-    plain ``F.conv2d(torch.cat(inputs, 1), weight, bias)``.
+    :func:`~.conv1x1.conv1x1` of ``torch.cat(inputs, 1)``.
     """
     inputs = list(inputs)
     tensors = inputs + [weight] + ([bias] if bias is not None else [])
@@ -98,7 +112,7 @@ def concat_conv1x1(inputs: Sequence[Tensor], weight: Tensor,
             or torch.is_autocast_enabled(inputs[0].device.type)
             or len({t.dtype for t in tensors}) > 1):
         x = torch.cat(inputs, dim=1) if len(inputs) > 1 else inputs[0]
-        return F.conv2d(x, weight, bias)
+        return conv1x1(x, weight, bias)
     return _ConcatConv1x1.apply(weight, bias, *inputs)
 
 
@@ -107,9 +121,10 @@ class NDDRFusion(BaseModule):
     """``ReLU(BN(Conv1x1_nobias(cat[own, g_1*s_1, ..., g_k*s_k])))``.
 
     MTL-NAS' single-sided NDDR fusion (Gao et al., CVPR 2020, Sec. 3.2).
-    The conv weight is initialised to ``[w_t*I, (w_s/k)*I, ..., (w_s/k)*I]`` (``init=(w_t,
-    w_s)``; MTL-NAS uses (1, 0), NDDR-CNN and the supernet baseline (0.9,
-    0.1)); ``init=None`` gives Kaiming-normal (fan_out, relu).  When only
+    The conv weight is initialised to
+    ``[w_t*I, (w_s/k)*I, ..., (w_s/k)*I]`` (``init=(w_t, w_s)``; MTL-NAS
+    uses (1, 0), NDDR-CNN and the supernet baseline (0.9, 0.1));
+    ``init=None`` gives Kaiming-normal (fan_out, relu).  When only
     some sources are given the conv uses only their weight columns.
 
     Args:
