@@ -125,3 +125,23 @@ def test_largefov_head_state_and_seeded_init_unchanged():
     finally:
         set_conv1x1_backend(prev)
     assert_rounding_close(out, ref)
+
+
+def test_nddr_save_concat_same_values_and_gradients():
+    from mtlnas_mm.models import NDDRFusion
+    torch.manual_seed(0)
+    op = NDDRFusion(8, 2, init=None)
+    own, s1, s2 = (torch.randn(2, 8, 5, 6) for _ in range(3))
+    gates = [torch.tensor(0.3), torch.tensor(0.8)]
+    results = []
+    for save in (False, True):
+        op.save_concat = save
+        ins = [t.clone().requires_grad_() for t in (own, s1, s2)]
+        g = [t.clone().requires_grad_() for t in gates]
+        op.zero_grad()
+        out = op(ins[0], ins[1:], [0, 1], g)
+        out.square().sum().backward()
+        results.append([out.detach()] + [t.grad for t in ins + g] +
+                       [op.conv.weight.grad.clone()])
+    for a, r in zip(*results):
+        assert_rounding_close(a, r)

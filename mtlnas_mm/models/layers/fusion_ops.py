@@ -98,16 +98,18 @@ class _ConcatConv1x1(torch.autograd.Function):
 
 
 def concat_conv1x1(inputs: Sequence[Tensor], weight: Tensor,
-                   bias: Optional[Tensor] = None) -> Tensor:
+                   bias: Optional[Tensor] = None,
+                   save_concat: bool = False) -> Tensor:
     """1x1 convolution of the channel concatenation of ``inputs``.
 
     Under autograd the concatenation is not kept for backward
-    (:class:`_ConcatConv1x1`); without gradients, or under autocast, it is
-    :func:`~.conv1x1.conv1x1` of ``torch.cat(inputs, 1)``.
+    (:class:`_ConcatConv1x1`) unless ``save_concat`` (memory for time: no
+    concatenation rebuilt in backward); without gradients, or under
+    autocast, it is :func:`~.conv1x1.conv1x1` of ``torch.cat(inputs, 1)``.
     """
     inputs = list(inputs)
     tensors = inputs + [weight] + ([bias] if bias is not None else [])
-    if (not torch.is_grad_enabled()
+    if (save_concat or not torch.is_grad_enabled()
             or not any(t.requires_grad for t in tensors)
             or torch.is_autocast_enabled(inputs[0].device.type)
             or len({t.dtype for t in tensors}) > 1):
@@ -133,6 +135,9 @@ class NDDRFusion(BaseModule):
         init: ``(w_t, w_s)`` or ``None``.
         norm_cfg: the BN after the conv (MTL-NAS: eps 1e-3, momentum 0.05).
         act_cfg: the activation after the BN.
+        save_concat: keep the concatenated input for backward instead of
+            rebuilding it there (:func:`concat_conv1x1`; same values, more
+            memory; measured effect in the README, "Benchmarks").
     """
 
     def __init__(self,
@@ -141,11 +146,13 @@ class NDDRFusion(BaseModule):
                  init: Optional[Sequence[float]] = (1.0, 0.0),
                  norm_cfg: dict = dict(type='BN', eps=1e-3, momentum=0.05),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
+                 save_concat: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.channels = channels
         self.num_sources = num_sources
         self.init = _check_init(init)
+        self.save_concat = bool(save_concat)
         self.conv = nn.Conv2d(
             channels * (1 + num_sources), channels, 1, bias=False)
         self.bn = build_norm_layer(norm_cfg, channels)[1]
@@ -249,7 +256,8 @@ class NDDRFusion(BaseModule):
         weight = self._weight(slots, gates)
         norm = self._folded_norm()
         if norm is None:
-            x = concat_conv1x1([own] + sources, weight)
+            x = concat_conv1x1([own] + sources, weight,
+                               save_concat=self.save_concat)
             x = self.bn(x)
         else:  # eval-mode BN folded into the conv: one pass less
             scale, shift = norm
