@@ -1314,14 +1314,14 @@ def main(argv=None) -> dict:
     # go to stderr, below WARNING not at all
     with contextlib.redirect_stdout(sys.stderr):
         MMLogger.get_instance('mtlnas_benchmark', log_level='WARNING')
+    # a bad checkout stops the run before anything is built
+    official = (import_official(args.official_root)
+                if args.official_root else None)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     started = time.time()
-    # a bad checkout stops the run before anything is built
-    official = (import_official(args.official_root)
-                if args.official_root else None)
     with contextlib.redirect_stdout(sys.stderr):
         cases = build_cases(args, device, official)
     log(f'benchmark: {len(cases)} cases, {args.backbone}, batch '
