@@ -1344,10 +1344,10 @@ def main(argv=None) -> dict:
         memory_method=(
             'torch.cuda.max_memory_allocated after reset_peak_memory_stats'
             if device.type == 'cuda' else
-            'torch.profiler profile_memory=True: peak of the running sum of '
-            'CPU allocator events (time order) during one run, plus the '
-            'bytes alive at its start (parameters, buffers, gradients, '
-            'optimizer state)'),
+            'torch.profiler profile_memory=True over two runs: peak of the '
+            'running sum of CPU allocator events (time order) during the '
+            'second, plus the bytes alive at its start (parameters, '
+            'buffers, gradients, optimizer state)'),
         time_method=('time.perf_counter around one call (train_step: '
                      'preprocess + forward + backward + optimizer step; '
                      'inference: test_step under no_grad, eval mode; the '
