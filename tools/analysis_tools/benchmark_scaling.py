@@ -418,13 +418,14 @@ def plot(result: dict, path: str) -> None:
                                         (1, 'peak_mib',
                                          'expected_peak_mib')):
                 ax = axes[row][col]
+                meas = [(p['tasks'], p[key]) for p in cp if p.get('measured')]
+                label = f'{crop}x{crop}'
                 if any(model_key in p for p in cp):
                     ax.plot(ts, [p.get(model_key, np.nan) for p in cp], '--',
-                            color=color, alpha=0.8)
-                meas = [(p['tasks'], p[key]) for p in cp if p.get('measured')]
+                            color=color, alpha=0.8,
+                            label=None if meas else label)
                 if meas:
-                    ax.plot(*zip(*meas), 'o-', color=color,
-                            label=f'{crop}x{crop}')
+                    ax.plot(*zip(*meas), 'o-', color=color, label=label)
                 skip = [(p['tasks'], p.get(model_key)) for p in cp
                         if not p.get('measured') and p.get(model_key)]
                 if skip:
@@ -444,10 +445,10 @@ def plot(result: dict, path: str) -> None:
         ax.set_xlabel('tasks')
         ax.set_ylim(0, 1)
         axes[0][col].set_title(f'{bb}: search iteration (s)\n'
-                               'o measured, -- FLOP model, x skipped',
+                               'o measured, -- FLOP model, x not measured',
                                fontsize=9)
         axes[1][col].set_title(f'{bb}: peak memory (MiB)\n'
-                               'o measured, -- prediction, x skipped',
+                               'o measured, -- prediction, x not measured',
                                fontsize=9)
         for row in (0, 1):
             axes[row][col].set_yscale('log')
@@ -553,6 +554,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.merge:
         result = merge(args.merge)
+        if args.note:
+            result['note'] = args.note
         write(result, args.out, args.plot)
         return result
     import torch
@@ -585,6 +588,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         for p in pts:
             points.append(p)
             if args.dry_run:
+                p.update(measured=False, skipped='not measured (--dry-run)')
                 p.update(predict(p, points))
                 log_point(p)
                 continue
