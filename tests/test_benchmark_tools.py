@@ -162,6 +162,22 @@ def test_phase_split_needs_the_marks():
     assert set(marks.phase_times) == {'arch', 'weight'}
 
 
+def test_search_cfg_options_reach_the_search_model():
+    """--search-cfg-options changes the search config only (here its
+    connectivity: fewer candidate edges) and is recorded."""
+    threads = torch.get_num_threads()
+    try:
+        result = benchmark.main(TINY + [
+            '--only', 'infer:supernet', '--search-cfg-options',
+            'model.network.backbone.edges.connectivity.max_gap=1'])
+    finally:
+        torch.set_num_threads(threads)
+    supernet = result['results']['infer']['supernet']
+    assert 0 < supernet['edges'] < 48
+    assert result['settings']['search_cfg_options'] == {
+        'model.network.backbone.edges.connectivity.max_gap': 1}
+
+
 def test_official_root_refused(tmp_path):
     """A missing directory or one that is not an MTL-NAS checkout stops
     the tool, before anything is built, naming the problem."""

@@ -5,6 +5,7 @@ the FLOP floor and (optionally) the official MTL-NAS implementation.
         [--size H W] [--batch N] [--repeats R] [--warmup W] [--threads T]
         [--device cpu|cuda] [--kept K] [--official-root DIR]
         [--out FILE.json] [--markdown FILE.md] [--only CASE ...]
+        [--cfg-options k=v ...] [--search-cfg-options k=v ...]
 
 Everything is measured in one process, one run, with the same backbone and
 the same synthetic batch (``--batch`` images of ``--size``).  Cases
@@ -118,6 +119,11 @@ full-width VGG-16 LargeFOV pair: the comparison is like for like with
 ``--backbone vgg16`` only (with ``vgg-tiny`` the official targets are not
 judged).
 
+``--cfg-options`` (every project config) and ``--search-cfg-options``
+(the search config only) override config settings as in ``tools/train.py``,
+to time an option of the configs (e.g. the optim wrappers of both search
+steps: ``optim_wrapper.weight.type=...``, ``optim_wrapper.arch.type=...``).
+
 The JSON result (stdout, and ``--out``) holds the machine, the settings,
 the per-case figures, the ratios against the single-task pair and the
 official implementation, the floor and the targets with pass / fail; the
@@ -140,7 +146,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
@@ -846,6 +852,12 @@ def parse_args(argv=None):
     parser.add_argument('--note', default=None,
                         help='free text stored in the JSON (e.g. the load '
                         'of the machine)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of every project config '
+                        '(single, nddr, search), xxx=yyy format')
+    parser.add_argument('--search-cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the search config only '
+                        '(e.g. its optim_wrapper.weight / .arch), xxx=yyy')
     return parser.parse_args(argv)
 
 
@@ -880,6 +892,11 @@ def build_cases(args, device, official: Optional[SimpleNamespace] = None
     h, w = args.size
     paths = CONFIGS[args.backbone]
     cfgs = {k: load_cfg(v) for k, v in paths.items()}
+    for key, cfg in cfgs.items():
+        if getattr(args, 'cfg_options', None):
+            cfg.merge_from_dict(args.cfg_options)
+        if key == 'search' and getattr(args, 'search_cfg_options', None):
+            cfg.merge_from_dict(args.search_cfg_options)
     init_default_scope(cfgs['search'].get('default_scope', 'mmseg'))
     num_classes = cfgs['single'].model.tasks.seg.head.num_classes
     only = set(args.only or [])
@@ -1337,6 +1354,8 @@ def main(argv=None) -> dict:
                       warmup=args.warmup, kept=args.kept,
                       official_root=(os.path.abspath(args.official_root)
                                      if args.official_root else None),
+                      cfg_options=args.cfg_options,
+                      search_cfg_options=args.search_cfg_options,
                       order='round-robin over cases, median per case',
                       command=shlex.join(
                           ['python', 'tools/analysis_tools/benchmark.py'] +
