@@ -27,10 +27,10 @@ one fresh process builds the MTNAS model and its
 ``BilevelOptimWrapperConstructor`` optimizers and runs
 ``MTNAS.train_step(dict(weight=batch, arch=batch), wrappers)`` on a
 synthetic batch (seg + normals, ``--batch`` images): one warm-up
-iteration, ``--repeats`` timed ones (median), then one under
+iteration, ``--repeats`` timed ones (median), then two under
 ``torch.profiler`` for the allocated memory (the method of
-``tools/analysis_tools/benchmark.py``: peak of the running sum of the CPU
-allocator's events plus the bytes alive at its start).  The process'
+``tools/analysis_tools/benchmark.py``: in the second, peak of the running
+sum of the CPU allocator's events plus the bytes alive at its start).  The process'
 peak resident set size over the warm-up and timed iterations
 (``getrusage`` ``ru_maxrss`` before the profiled run, whose records
 would count; everything the process held: libraries, allocator caches)
