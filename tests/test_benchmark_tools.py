@@ -330,3 +330,26 @@ def test_scaling_predictions_scale_from_the_measured_points():
     assert p['expected_peak_mib'] == pytest.approx(10.0 + 40.0 * 4)
     q = benchmark_scaling.predict(more, pts)
     assert q['expected_peak_mib'] == pytest.approx(10.0 * 3 + 40.0 * 2)
+
+
+def test_thread_clock_needs_one_cpu_thread():
+    """--clock thread times the calling thread's CPU time: a busy loop
+    counts, a sleep does not; more than one torch thread is refused."""
+    import time
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(ValueError, match='needs --device cpu and '
+                           '--threads 1'):
+            benchmark.set_clock('thread', torch.device('cpu'))
+        torch.set_num_threads(1)
+        benchmark.set_clock('thread', torch.device('cpu'))
+        cpu = torch.device('cpu')
+        assert benchmark.timed(lambda: time.sleep(0.2), cpu) < 0.05
+        busy = benchmark.timed(lambda: sum(range(3_000_000)), cpu)
+        assert busy > 0.01
+    finally:
+        benchmark.set_clock('wall', torch.device('cpu'))
+        torch.set_num_threads(threads)
+    assert benchmark.timed(lambda: time.sleep(0.2), torch.device('cpu')) \
+        >= 0.2
