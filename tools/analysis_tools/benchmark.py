@@ -162,6 +162,7 @@ from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 from mtlnas_mm.engine.optimizers import \
     BilevelOptimWrapperConstructor  # noqa: E402
+from mtlnas_mm.models.layers.conv1x1 import conv1x1_backend  # noqa: E402
 from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP  # noqa: E402
 from mtlnas_mm.structures import Architecture  # noqa: E402
 
@@ -1337,12 +1338,17 @@ def run_cases(cases: List[Case], device: torch.device, warmup: int,
             c.run(device, record=True)
         log(f'  repeat {r + 1}/{repeats}: ' + ', '.join(
             f'{c.key} {c.times[-1]:.3f}s' for c in cases))
-    for c in cases:
-        if c.base is not None:
-            c.mem = profiled_run(c.fn, device, c.base)
-            log(f'  memory {c.key}: {c.mem["peak_mib"]:.0f} MiB, '
-                f'{c.mem["fwd_gflops"]:.1f} forward GFLOPs')
-        c.flops = executed_flops(c.fn)
+    # counted with the 1x1 convs on torch's kernels: the same computation
+    # and saved tensors, but neither torch.profiler's with_flops nor
+    # FlopCounterMode has a FLOP formula for the oneDNN path's
+    # aten::mkldnn_convolution (mtlnas_mm.models.layers.conv1x1)
+    with conv1x1_backend('torch'):
+        for c in cases:
+            if c.base is not None:
+                c.mem = profiled_run(c.fn, device, c.base)
+                log(f'  memory {c.key}: {c.mem["peak_mib"]:.0f} MiB, '
+                    f'{c.mem["fwd_gflops"]:.1f} forward GFLOPs')
+            c.flops = executed_flops(c.fn)
 
 
 def main(argv=None) -> dict:
@@ -1400,7 +1406,10 @@ def main(argv=None) -> dict:
                         if device.type == 'cuda' else '')),
         flops_method=('fwd_gflops: torch.profiler with_flops (forward ops); '
                       'executed_gflops: FlopCounterMode (conv / matmul, '
-                      'forward and backward)'),
+                      'forward and backward); both, and the peak memory, '
+                      'with the 1x1 convs on torch\'s kernels (same '
+                      'computation; no FLOP formula for '
+                      'aten::mkldnn_convolution)'),
     )
     if args.note:
         result['note'] = args.note

@@ -20,7 +20,8 @@ oneDNN was slower than torch's GEMM, by up to 2x); everything else
 before.  ``set_conv1x1_backend('torch')`` switches the oneDNN path off
 (for comparisons).
 """
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 import torch.nn as nn
@@ -49,6 +50,17 @@ def set_conv1x1_backend(backend: str) -> str:
 
 def get_conv1x1_backend() -> str:
     return _backend
+
+
+@contextlib.contextmanager
+def conv1x1_backend(backend: str) -> Iterator[None]:
+    """Run a block with the given 1x1 backend (e.g. ``'torch'`` where a
+    FLOP counter has no formula for ``aten::mkldnn_convolution``)."""
+    previous = set_conv1x1_backend(backend)
+    try:
+        yield
+    finally:
+        set_conv1x1_backend(previous)
 
 
 def use_onednn(x: Tensor, weight: Tensor,
@@ -152,5 +164,6 @@ class Conv1x1(nn.Conv2d):
         return new
 
 
-__all__ = ['BACKENDS', 'Conv1x1', 'conv1x1', 'get_conv1x1_backend',
+__all__ = ['BACKENDS', 'Conv1x1', 'conv1x1', 'conv1x1_backend',
+           'get_conv1x1_backend',
            'set_conv1x1_backend', 'use_onednn']
