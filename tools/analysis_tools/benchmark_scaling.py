@@ -156,9 +156,17 @@ def forward_flops(model, inputs_shape: Sequence[int]) -> dict:
     """Conv / matmul FLOPs of one training-mode forward at
     ``inputs_shape``: on fake tensors (nothing computed), else a real
     ``no_grad`` forward."""
+    from mtlnas_mm.models.layers.conv1x1 import conv1x1_backend
+    model.train()
+    # the 1x1 convs on torch's kernels: FlopCounterMode has no formula for
+    # the oneDNN path's aten::mkldnn_convolution (same computation)
+    with conv1x1_backend('torch'):
+        return _forward_flops(model, inputs_shape)
+
+
+def _forward_flops(model, inputs_shape: Sequence[int]) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    model.train()
     try:
         from torch._subclasses.fake_tensor import FakeTensorMode
         with FakeTensorMode(allow_non_fake_inputs=True):
