@@ -10,6 +10,9 @@ to the loss averaging.
 weight step samples one route per block; the ranks are seeded
 differently) and also saves, per rank, the routes every weight step
 sampled, the weights and the generator state at the end.
+
+``--amp`` switches both optimizers to ``AmpOptimWrapper`` and also saves
+each rank's loss-scaler states.
 """
 import argparse
 import os
@@ -21,7 +24,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import mtlnas_mm  # noqa: E402,F401
-from mtlnas_mm.utils import init_cpu_distributed  # noqa: E402
+from mtlnas_mm.utils import enable_amp, init_cpu_distributed  # noqa: E402
 from runner_utils import TINY_SEARCH, tiny_cfg  # noqa: E402
 
 GN = dict(type='GN', num_groups=4, requires_grad=True)
@@ -99,10 +102,14 @@ def main() -> None:
     parser.add_argument('--launcher', default='none')
     parser.add_argument('--space', default='mtlnas',
                         choices=['mtlnas', 'share-routing'])
+    parser.add_argument('--amp', action='store_true',
+                        help='both optimizers AMP (tools/train.py --amp)')
     args = parser.parse_args()
     build = build_cfg if args.space == 'mtlnas' else build_share_routing_cfg
     cfg = build(args.data_root, args.work_dir, args.batch_size, args.iters,
                 args.launcher)
+    if args.amp:
+        enable_amp(cfg)
     # as tools/train.py: gloo process group on CPU-only machines
     init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
@@ -113,6 +120,10 @@ def main() -> None:
     rank = int(os.environ.get('RANK', 0))
     torch.save([a.detach().clone() for a in model.arch_parameters()],
                osp.join(args.work_dir, f'alphas_rank{rank}.pt'))
+    if args.amp:
+        torch.save({k: w.loss_scaler.state_dict()
+                    for k, w in runner.optim_wrapper.items()},
+                   osp.join(args.work_dir, f'scalers_rank{rank}.pt'))
     if args.space == 'share-routing':
         arch_ids = {id(p) for p in model.arch_parameters()}
         weights = {n: p.detach().clone()

@@ -48,6 +48,32 @@ def test_ddp_search_gates_identical_and_match_single_process(tmp_path):
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU (bf16) AMP')
+def test_ddp_amp_search_keeps_gates_and_scalers_identical(tmp_path):
+    """Both steps under AmpOptimWrapper on 2 ranks: the scaled architecture
+    gradients averaged by NASDistributedDataParallel and the weight
+    gradients all-reduced by DDP give identical gates, weights' updates
+    and loss-scaler states on both ranks; the gates move."""
+    data_root = generate_data(str(tmp_path / 'data'), num_train=8,
+                              num_test=2)
+    work = str(tmp_path / 'ddp')
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_PORT='29521')
+    _run(['-m', 'torch.distributed.run', '--nproc_per_node=2',
+          '--master_port=29521', WORKER, data_root, work, '--batch-size',
+          '2', '--iters', '3', '--launcher', 'pytorch', '--amp'], env)
+    alphas = [torch.load(osp.join(work, f'alphas_rank{r}.pt'))
+              for r in (0, 1)]
+    scalers = [torch.load(osp.join(work, f'scalers_rank{r}.pt'))
+               for r in (0, 1)]
+    assert max(a.abs().max().item() for a in alphas[0]) > 1e-3
+    for a0, a1 in zip(*alphas):
+        torch.testing.assert_close(a0, a1, rtol=0, atol=0)
+    assert set(scalers[0]) == {'arch', 'weight'}
+    assert scalers[0] == scalers[1]
+    assert scalers[0]['arch']['_growth_tracker'] == 3
+
+
+@pytest.mark.timeout(600)
 def test_ddp_share_routing_search_trains_the_same_routes_on_every_rank(
         tmp_path):
     """A 4-iteration share-routing search on 2 ranks seeded differently

@@ -4,17 +4,14 @@
         [--amp] [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import logging
 import os.path as osp
 
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
-from mtlnas_mm.models.search_spaces import STEPS
-from mtlnas_mm.utils import (finalize_tool_cfg, init_cpu_distributed,
-                             parse_tool_args)
+from mtlnas_mm.utils import (enable_amp, finalize_tool_cfg,
+                             init_cpu_distributed, parse_tool_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,7 +26,11 @@ def parse_args() -> argparse.Namespace:
         help='resume from the given checkpoint, or (no value) from the '
         'latest checkpoint in the work dir')
     parser.add_argument(
-        '--amp', action='store_true', help='enable mixed precision')
+        '--amp',
+        action='store_true',
+        help='mixed precision: every OptimWrapper (both of a search) '
+        'becomes AmpOptimWrapper with dynamic loss scaling; float16 on a '
+        'GPU, bfloat16 on a CPU-only machine')
     return parse_tool_args(parser)
 
 
@@ -41,17 +42,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     finalize_tool_cfg(cfg, args.config, args.launcher, args.work_dir)
     if args.amp:
-        wrapper = cfg.optim_wrapper
-        if wrapper.get('constructor') == 'BilevelOptimWrapperConstructor':
-            for key in STEPS:
-                wrapper[key]['type'] = 'AmpOptimWrapper'
-                wrapper[key].setdefault('loss_scale', 'dynamic')
-        elif wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
-            wrapper.type = 'AmpOptimWrapper'
-            wrapper.setdefault('loss_scale', 'dynamic')
-        else:
-            print_log('AMP is already set in the config', logger='current',
-                      level=logging.WARNING)
+        enable_amp(cfg)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

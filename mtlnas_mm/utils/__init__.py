@@ -7,9 +7,9 @@ loading: additive, nothing is patched (see :mod:`.checkpoint`).
 from .checkpoint import (checkpoint_safe_globals, history_buffer_method,
                          register_checkpoint_safe_globals)
 from .dist import init_cpu_distributed
-from .runtime import (OUTPUT_MARKER, claim_output_dir, finalize_tool_cfg,
-                      name_run, parse_tool_args, set_max_iters,
-                      set_stage_genotype, set_weight_lr,
+from .runtime import (OUTPUT_MARKER, claim_output_dir, enable_amp,
+                      finalize_tool_cfg, name_run, parse_tool_args,
+                      set_max_iters, set_stage_genotype, set_weight_lr,
                       use_fixed_architecture)
 
 register_checkpoint_safe_globals()
@@ -17,7 +17,8 @@ register_checkpoint_safe_globals()
 __all__ = [
     'checkpoint_safe_globals', 'history_buffer_method',
     'register_checkpoint_safe_globals', 'init_cpu_distributed',
-    'OUTPUT_MARKER', 'claim_output_dir', 'finalize_tool_cfg', 'name_run',
+    'OUTPUT_MARKER', 'claim_output_dir', 'enable_amp', 'finalize_tool_cfg',
+    'name_run',
     'parse_tool_args', 'set_max_iters', 'set_stage_genotype', 'set_weight_lr',
     'use_fixed_architecture'
 ]

@@ -113,6 +113,38 @@ def set_weight_lr(cfg: Config, lr: float) -> Config:
     return cfg
 
 
+def enable_amp(cfg: Config, source: str = '--amp') -> Config:
+    """Switch ``cfg`` to mixed precision as mmseg's ``tools/train.py --amp``
+    does: every ``OptimWrapper`` becomes an ``AmpOptimWrapper`` with dynamic
+    loss scaling; for a search, both optimizers of
+    ``BilevelOptimWrapperConstructor`` (keys :data:`STEPS`), each then with
+    its own scaler.  No ``dtype`` is set: mmengine's default, float16 on a
+    GPU; on a CPU-only machine the constructors build
+    ``CPUAmpOptimWrapper`` (bfloat16).  A wrapper that is AMP already is
+    left as it is (logged); any other wrapper type is an error.
+    """
+    from mmengine.logging import print_log
+
+    from mtlnas_mm.models.search_spaces import STEPS
+    ow = cfg.optim_wrapper
+    if ow.get('constructor') == 'BilevelOptimWrapperConstructor':
+        wrappers = {f'optim_wrapper.{k}': ow[k] for k in STEPS}
+    else:
+        wrappers = {'optim_wrapper': ow}
+    for name, wrapper in wrappers.items():
+        kind = wrapper.get('type', 'OptimWrapper')
+        if kind == 'AmpOptimWrapper':
+            print_log(f'{source}: {name} is AmpOptimWrapper already',
+                      logger='current')
+            continue
+        if kind != 'OptimWrapper':
+            raise ValueError(f'{source}: {name}.type is {kind!r}; mixed '
+                             'precision replaces OptimWrapper only')
+        wrapper['type'] = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    return cfg
+
+
 def set_max_iters(cfg: Config, iters: int, validate: bool = True) -> Config:
     """Shorten (or lengthen) an iteration-based config to ``iters``.
 

@@ -1,9 +1,11 @@
+from .amp import (CPUAmpOptimWrapper, accelerator_available,
+                  resolve_amp_wrapper_cfg)
 from .constructors import (BilevelOptimWrapperConstructor,
                            BilevelOptimWrapperDict,
                            StrictOptimWrapperConstructor, check_custom_keys)
 
 __all__ = [
     'BilevelOptimWrapperConstructor', 'BilevelOptimWrapperDict',
-    'StrictOptimWrapperConstructor',
-    'check_custom_keys'
+    'StrictOptimWrapperConstructor', 'CPUAmpOptimWrapper',
+    'accelerator_available', 'resolve_amp_wrapper_cfg', 'check_custom_keys'
 ]

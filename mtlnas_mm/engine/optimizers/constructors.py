@@ -26,6 +26,7 @@ from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 
 from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mtlnas_mm.models.search_spaces import ARCH_STEP, STEPS, WEIGHT_STEP
+from .amp import resolve_amp_wrapper_cfg
 
 
 def check_custom_keys(paramwise_cfg: Optional[dict],
@@ -45,7 +46,14 @@ def check_custom_keys(paramwise_cfg: Optional[dict],
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class StrictOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """mmengine's default constructor, raising on a custom key that
-    matches no parameter."""
+    matches no parameter; ``type='AmpOptimWrapper'`` also runs on a
+    CPU-only machine (:func:`resolve_amp_wrapper_cfg`)."""
+
+    def __init__(self, optim_wrapper_cfg: dict,
+                 paramwise_cfg: Optional[dict] = None) -> None:
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
+        self.optim_wrapper_cfg = resolve_amp_wrapper_cfg(
+            self.optim_wrapper_cfg, 'optim_wrapper')
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
         module = model.module if is_model_wrapper(model) else model
@@ -175,6 +183,7 @@ class _SubsetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         optimizer = OPTIMIZERS.build(optimizer_cfg)
         wrapper_cfg = self.optim_wrapper_cfg.copy()
         wrapper_cfg.setdefault('type', 'OptimWrapper')
+        wrapper_cfg = resolve_amp_wrapper_cfg(wrapper_cfg, owner)
         return OPTIM_WRAPPERS.build(
             wrapper_cfg, default_args=dict(optimizer=optimizer))
 
@@ -198,9 +207,12 @@ class BilevelOptimWrapperConstructor:
                                      betas=(0.5, 0.999), weight_decay=1e-3)))
 
     Each sub-config is a normal mmengine optim-wrapper config (``type``,
-    ``optimizer``, ``paramwise_cfg``, ``clip_grad``, ...).  Give schedules per
-    optimizer with ``param_scheduler = dict(weight=[...], arch=[])``: a list
-    would be applied to both optimizers.
+    ``optimizer``, ``paramwise_cfg``, ``clip_grad``, ...).  Give schedules
+    per optimizer with ``param_scheduler = dict(weight=[...], arch=[])``: a
+    list would be applied to both optimizers.  Mixed precision:
+    ``type='AmpOptimWrapper'`` in both sub-configs (each wrapper has its own
+    loss scaler; on a CPU-only machine :class:`CPUAmpOptimWrapper`,
+    bfloat16).
     """
 
     def __init__(self, optim_wrapper_cfg: Dict[str, dict],

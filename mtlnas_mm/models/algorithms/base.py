@@ -27,6 +27,48 @@ def optimizer_params(wrapper: OptimWrapper) -> List[nn.Parameter]:
     ]
 
 
+def _eager(fn: Callable) -> Callable:
+    """``fn`` run eagerly when a caller is compiled by ``torch.compile``.
+
+    mmengine's ``cfg.compile`` compiles the whole ``train_step``: dynamo
+    would also trace the optimizer wrappers (torch 2.14's dynamo stops with
+    an internal error on ``Adam.step`` there) and the data preprocessor
+    (recompiled for every batch: its guards hold the data samples).  Only
+    the network's forward is worth compiling; everything else is wrapped
+    here.  Without compilation this is a plain call.
+    """
+    return torch.compiler.disable(fn, reason='bilevel-step bookkeeping: '
+                                  'only the forward is compiled')
+
+
+@_eager
+def _preprocess(preprocessor: nn.Module, batch: dict) -> dict:
+    return preprocessor(batch, True)
+
+
+@_eager
+def _zero_grad(wrappers: OptimWrapper) -> None:
+    wrappers.zero_grad()
+
+
+@_eager
+def _update(wrapper: OptimWrapper, loss: Tensor, own_grads_only: bool,
+            grad_sync: Optional[GradSync]) -> None:
+    """Backward and update of ``wrapper`` (see ``BaseNASAlgorithm._step``).
+    """
+    if not own_grads_only:
+        wrapper.update_params(loss)
+        return
+    # OptimWrapper.update_params, with the backward limited to them
+    params = optimizer_params(wrapper)
+    wrapper.backward(wrapper.scale_loss(loss), inputs=params)
+    if grad_sync is not None:
+        grad_sync(params)
+    if wrapper.should_update():
+        wrapper.step()
+        wrapper.zero_grad()
+
+
 class BaseNASAlgorithm(BaseModel):
     """A network plus the search of its architecture (first order).
 
@@ -189,27 +231,22 @@ class BaseNASAlgorithm(BaseModel):
         ``own_grads_only``: compute the gradients of ``wrapper``'s
         parameters only; ``grad_sync`` then averages them across ranks
         before the update (the forward ran outside DDP's synchronisation).
+
+        Under ``cfg.compile`` (mmengine compiles ``train_step``) only the
+        forward (``loss_fn`` and ``extra_losses``) is traced by
+        ``torch.compile``; the data preprocessing, the zeroing and the
+        update run eagerly (:func:`_eager`).
         """
-        all_wrappers.zero_grad()
+        _zero_grad(all_wrappers)
         with wrapper.optim_context(self):
-            data = self.data_preprocessor(batch, True)
+            data = _preprocess(self.data_preprocessor, batch)
             losses = loss_fn(data)
             if extra_losses is not None:
                 losses.update(extra_losses())
         loss, log_vars = self.parse_losses(losses)
         check_finite(loss, losses, phase)
-        if not own_grads_only:
-            wrapper.update_params(loss)
-        else:
-            # OptimWrapper.update_params, with the backward limited to them
-            params = optimizer_params(wrapper)
-            wrapper.backward(wrapper.scale_loss(loss), inputs=params)
-            if grad_sync is not None:
-                grad_sync(params)
-            if wrapper.should_update():
-                wrapper.step()
-                wrapper.zero_grad()
-        all_wrappers.zero_grad()
+        _update(wrapper, loss, own_grads_only, grad_sync)
+        _zero_grad(all_wrappers)
         # parse_losses keeps the graph in the logged values; after a backward
         # limited to some parameters that graph still holds the activations
         # saved for the others, so release it now (the values are for logging)
