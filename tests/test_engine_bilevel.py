@@ -21,6 +21,9 @@ class ToyGates(BaseSearchSpace):
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(2))
         self.steps = []
+        #: record after_arch_update calls too (off: the compile tests
+        #: reuse this model and a growing record of tensors recompiles)
+        self.record_updates = False
 
     def arch_parameters(self):
         return [self.alpha]
@@ -30,7 +33,8 @@ class ToyGates(BaseSearchSpace):
 
     def after_arch_update(self):
         # the alphas the update left (edge pruning reads them here)
-        self.steps.append(('updated', self.alpha.detach().clone()))
+        if self.record_updates:
+            self.steps.append(('updated', self.alpha.detach().tolist()))
 
     def regularizer(self):
         p = torch.sigmoid(self.alpha)
@@ -112,6 +116,7 @@ def test_bilevel_step_has_no_gradient_leak():
     """Each optimizer must step with the gradient of its own loss only."""
     torch.manual_seed(0)
     model = ToySearchModel()
+    model.network.gates.record_updates = True
     ow = _constructor()(model)
     arch_batch, weight_batch = _batch(1), _batch(2)
     # expected gradients, each computed in isolation
@@ -148,8 +153,8 @@ def test_bilevel_step_has_no_gradient_leak():
     steps = model.network.gates.steps
     assert steps[0] == 'arch' and steps[2:] == ['weight', None]
     assert steps[1][0] == 'updated'
-    torch.testing.assert_close(steps[1][1], model.network.gates.alpha.detach())
-    assert not torch.equal(steps[1][1], torch.zeros(2))
+    assert steps[1][1] == model.network.gates.alpha.detach().tolist()
+    assert steps[1][1] != [0.0, 0.0]
     assert 'arch.loss' in log and 'loss' in log
     # nothing is left behind for the next iteration
     assert all(p.grad is None or torch.count_nonzero(p.grad) == 0
