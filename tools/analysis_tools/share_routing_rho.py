@@ -71,10 +71,10 @@ class Recipe:
     prediction is constant there; the unstandardised targets (mean ~ -0.9)
     start every run with a large push on the output bias that switches
     units off, Adam's lr-sized steps make it fast, and 800 constant-lr
-    steps left no time to recover.  Measured (``docs/
-    share_routing_rho_cpu.json`` and the README): the first recipe
+    steps left no time to recover.  Measured (README): the first recipe
     (``--tower-channels 8 --raw-targets --batch 64 --train-iters 800
-    --constant-lr``) vs these defaults.
+    --constant-lr``, ``docs/share_routing_rho_first_recipe_cpu.json``)
+    vs these defaults (``docs/share_routing_rho_cpu.json``).
 
     Args:
         dims: input features of the generator.
