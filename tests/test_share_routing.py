@@ -154,6 +154,11 @@ def test_fixed_routes_prune_sub_networks(tmp_path):
                  'b': 'embedding'})
     assert arch.required_subnets() == {(1, 0), (1, 1), (0, 0), (0, 1),
                                        (0, 2)}
+    # per task: 'a' reads 1.0 <- 0; 'b' mixes 1.0 and 1.1 <- {1, 2}
+    assert arch.task_subnets('a') == {(1, 0), (0, 0)}
+    assert arch.task_subnets('b') == arch.required_subnets()
+    with pytest.raises(ValueError, match="unknown task 'c'"):
+        arch.task_subnets('c')
     path = str(tmp_path / 'arch.yaml')
     arch.dump(path)
     fixed = mlp_space(k=3, architecture=path)

@@ -62,15 +62,17 @@ def own_predecessor(key: str, tasks: Sequence[str], num_subnets: int) -> int:
 
 def required_subnets(tasks: Sequence[str], num_layers: int,
                      num_subnets: int, routes: Mapping[str, Sequence[int]],
-                     queries: Mapping[str, str]) -> Set[Subnet]:
+                     queries: Mapping[str, str],
+                     roots: Optional[Sequence[str]] = None) -> Set[Subnet]:
     """The sub-networks some task depends on (the others are not computed).
 
     A block with one selected input passes it through (no gate, so no
     query is read); a block with several reads its route and, with the
-    ``'own'`` query, its own predecessor.
+    ``'own'`` query, its own predecessor.  ``roots``: only the sub-networks
+    these tasks depend on (default: all ``tasks``).
     """
     needed: Set[Subnet] = set()
-    frontier = list(tasks)
+    frontier = list(tasks if roots is None else roots)
     while frontier:
         key = frontier.pop()
         layer, _ = block_reads(key, num_layers)
@@ -168,6 +170,15 @@ class RouteArchitecture(BaseArchitecture):
         """The sub-networks this architecture computes."""
         return required_subnets(self.tasks, self.num_layers,
                                 self.num_subnets, self.routes, self.queries)
+
+    def task_subnets(self, task: str) -> Set[Subnet]:
+        """The sub-networks task ``task`` depends on."""
+        if task not in self.tasks:
+            raise ValueError(f'RouteArchitecture.task_subnets: unknown task '
+                             f'{task!r}; tasks: {list(self.tasks)}')
+        return required_subnets(self.tasks, self.num_layers,
+                                self.num_subnets, self.routes, self.queries,
+                                roots=[task])
 
     def num_routes(self) -> int:
         """Selected routes over all blocks."""
