@@ -29,21 +29,17 @@ network.
 import argparse
 import copy
 import json
-import logging
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
-import torch
-from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
 from mtlnas_mm.engine.hooks import ArchitectureHook
 from mtlnas_mm.structures import load_architecture
-from mtlnas_mm.utils import (claim_output_dir, set_max_iters,
-                             set_stage_genotype)
+from mtlnas_mm.utils import (claim_output_dir, model_complexity,
+                             set_max_iters, set_stage_genotype)
 from mtlnas_mm.visualization import draw_architecture
 
 STAGES = ('branches', 'backbone', 'retrain')
@@ -60,29 +56,6 @@ def exported_genotype(runner: Runner, stage: str) -> str:
     if not osp.isfile(path):
         raise FileNotFoundError(f'stage {stage!r} wrote no {path}')
     return path
-
-
-def complexity(model: torch.nn.Module,
-               input_shape: Tuple[int, int]) -> Dict[str, float]:
-    """FLOPs and parameters of the network at one ``(H, W)`` image,
-    counted by ``mmengine.analysis`` (FLOPs = multiply-adds, fvcore's
-    convention)."""
-    model = copy.deepcopy(model).eval()
-    inputs = torch.zeros(1, 3, *input_shape)
-    # the analysis warns with every module its trace never reached: in a
-    # cell network (parameter-free placeholders of pruned ops, loss
-    # modules) thousands of names
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with torch.no_grad():
-            info = get_model_complexity_info(
-                model, inputs=(inputs, ), show_table=False, show_arch=False)
-    finally:
-        logger.setLevel(level)
-    return dict(flops=float(info['flops']), params=float(info['params']),
-                input_shape=list(input_shape))
 
 
 def set_stage_iters(cfgs: Sequence[Config], iters: Optional[int] = None,
@@ -141,7 +114,7 @@ def run_pipeline(cfgs: Sequence[Config], work_dir: str,
                 k: float(v) for k, v in runner.test().items()}
         if input_shape is None:
             input_shape = _crop_size(cfg)
-        summary['complexity'] = complexity(runner.model, input_shape)
+        summary['complexity'] = model_complexity(runner.model, input_shape)
     with open(osp.join(work_dir, 'pipeline.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary
