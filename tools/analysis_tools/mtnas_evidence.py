@@ -26,7 +26,8 @@ command continues after a crash):
   ``--retrain-iters``, the reference of ``delta_m`` (README, "Metrics and
   the sign of delta_m"; per seed, against the same seed's pair).  With
   ``--reference`` the per-seed runs of a ``compare_seeds.py`` results
-  file of that config are the reference instead (not rerun).
+  file of that config are the reference instead (not rerun; its FLOPs
+  counted on the config).
 
 ``--mtlnas-demo`` adds MTL-NAS rows from ``tools/demo.py`` results files
 (one per seed; their own budget: 1500 single-task + 300 search
@@ -185,7 +186,13 @@ def run_row(row: str, seed: int, work_dir: str, search_iters: int,
 def add_gains(metrics: Dict[str, float], reference: Dict[str, float]
               ) -> Dict[str, float]:
     """``metrics`` with ``delta_m`` (every metric of :data:`TASK_METRICS`)
-    and ``delta_m/<task>`` against ``reference``."""
+    and ``delta_m/<task>`` against ``reference`` (a zero reference value
+    has no relative gain: refused, naming the metric)."""
+    zero = [k for keys in TASK_METRICS.values() for k in keys
+            if reference.get(k) == 0]
+    if zero:
+        raise ValueError(f'delta_m: the reference is 0 in {zero} (a '
+                         'reference trained too briefly?)')
     out = dict(metrics)
     out['delta_m'] = delta_m(metrics, {k: reference[k] for keys in
                                        TASK_METRICS.values() for k in keys})
@@ -316,16 +323,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    # the reference first: a file without these seeds fails before any run
+    references = None
+    if args.reference is not None:
+        references = load_reference(args.reference, args.seeds)
     claim_output_dir(args.work_dir, TOOL)
     runs: Dict[str, List[dict]] = {}
     for row in args.rows:
+        if row == 'single-task' and references is not None:
+            continue  # --reference stands for it
         runs[row] = [
             run_row(row, seed, osp.join(args.work_dir, row, f'seed{seed}'),
                     args.search_iters, args.retrain_iters)
             for seed in args.seeds
         ]
-    if args.reference is not None:
-        references = load_reference(args.reference, args.seeds)
+    if references is not None:
         st = config_complexity(Config.fromfile(osp.join(ROOT, SINGLE_TASK)))
         runs['single-task'] = [
             dict(row='single-task', seed=seed, metrics=m, complexity=st,
