@@ -5,19 +5,21 @@
 # (../_base_/models/mtnas-tiny_cells_seg_normal.py: 1x1 FCN classifiers,
 # CosineNormalLoss x 20) and the baselines' recipe (schedule_tiny.py: 600
 # iterations, SGD lr 1e-2).
-# * Width: stem_channels=6, base_channels=3 (stages of 3/6/12/24 channels)
-#   count 6.3 MFLOPs and 26 k parameters at 96x128
+# * Width: stem_channels=8, base_channels=3 (stages of 3/6/12/24 channels)
+#   count 7.1 MFLOPs and 27 k parameters at 96x128
 #   (mtlnas_mm.utils.model_complexity: mmengine.analysis, as
-#   tools/mtnas_pipeline.py counts them), the derived tiny MTNAS
-#   networks 6-7 MFLOPs and 20-25 k parameters; base_channels=4 would
-#   count 11 MFLOPs.
+#   tools/mtnas_pipeline.py counts them); the derived tiny MTNAS networks
+#   count 6.4-7.9 MFLOPs (37-47 k parameters for searched and random
+#   genotypes, 23 k for the hand-made starting one). base_channels=4
+#   would count 11 MFLOPs, stem_channels=6 6.3 M, 10 8.0 M.
 # * Output stride 8 (strides 1, 2, 1, 1; dilations 1, 1, 2, 4; mmseg's
 #   dilated ResNetV1c for segmentation, and the stride of the VGG
 #   LargeFOV baselines): the heads read 12x16 features of a 96x128 image.
-#   Stride 32 would leave them 3x4 (a room's walls and objects are a few
-#   pixels wide there); stride 4 (the MTNAS branches' output) would need a
-#   dilation of 8 in the last stage and more than twice the FLOPs at this
-#   width. The heads upsample their logits to the image (bilinear).
+#   Stride 32 (2.8 MFLOPs at this width) would leave them 3x4 (a room's
+#   walls and objects are a few pixels wide there); stride 4 (the MTNAS
+#   branches' output; dilations 2, 4, 8 in stages 2-4) would count 21.8
+#   MFLOPs, 3x the derived networks. The heads upsample their logits to
+#   the image (bilinear).
 _base_ = [
     '../_base_/models/mtnas-tiny_cells_seg_normal.py',
     '../_base_/datasets/synthetic_seg_normal.py',
@@ -31,7 +33,7 @@ model = dict(
         _delete_=True,
         type='ResNetV1c',
         depth=18,
-        stem_channels=6,
+        stem_channels=8,
         base_channels=base_channels,
         strides=(1, 2, 1, 1),
         dilations=(1, 1, 2, 4),
