@@ -9,8 +9,9 @@
 #   count 7.1 MFLOPs and 27 k parameters at 96x128
 #   (mtlnas_mm.utils.model_complexity: mmengine.analysis, as
 #   tools/mtnas_pipeline.py counts them); the derived tiny MTNAS networks
-#   count 6.4-7.9 MFLOPs (37-47 k parameters for searched and random
-#   genotypes, 23 k for the hand-made starting one). base_channels=4
+#   count 6.9-8.4 MFLOPs and 37-51 k parameters (searched genotypes of
+#   seeds 0-2: 7.9-8.4 M, random ones 6.9-7.9 M: docs/mtnas_evidence.json;
+#   the hand-made starting genotype 6.4 M / 23 k). base_channels=4
 #   would count 11 MFLOPs, stem_channels=6 6.3 M, 10 8.0 M.
 # * Output stride 8 (strides 1, 2, 1, 1; dilations 1, 1, 2, 4; mmseg's
 #   dilated ResNetV1c for segmentation, and the stride of the VGG
