@@ -6,7 +6,8 @@ import pytest
 
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.structures import (PRIMITIVES, CellArchitecture, CellGenotype,
-                                  SpaceGenotype, load_architecture)
+                                  SpaceGenotype, load_architecture,
+                                  random_cell_architecture)
 
 NORMAL = CellGenotype((('sep_conv_3x3', 0), ('sep_conv_5x5', 1),
                        ('skip_connect', 0), ('dil_conv_3x3', 2),
@@ -156,3 +157,39 @@ def test_visualize_arch_tool_draws_a_genotype_file(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="g.json is 'cell_genotype'"):
         tool.main()
     assert not osp.exists(str(tmp_path / 'h'))
+
+
+def test_random_cell_architecture_is_a_valid_seeded_draw(tmp_path):
+    """random_cell_architecture: every space of the layout, valid cells
+    (2 distinct earlier inputs per node, no 'none'), the same genotype for
+    the same seed, another for another seed, every op and input drawn;
+    the file round-trips."""
+    layout = {'backbone': (4, True), 'branches.seg': (4, False),
+              'branches.normal': (3, False)}
+    arch = random_cell_architecture(layout, seed=5)
+    assert arch.layout() == layout
+    assert arch.meta == {'random_seed': 5}
+    for g in arch.genotypes.values():
+        for cell in filter(None, g.cells().values()):
+            for node in range(cell.steps):
+                (op_a, a), (op_b, b) = cell.node_edges(node)
+                assert a != b and 0 <= min(a, b) and max(a, b) < 2 + node
+                assert 'none' not in (op_a, op_b)
+    assert random_cell_architecture(layout, seed=5) == arch
+    assert random_cell_architecture(layout, seed=6) != arch
+    path = str(tmp_path / 'random.json')
+    arch.dump(path)
+    back = load_architecture(path)
+    assert back == arch and back.meta == {'random_seed': 5}
+    # over many draws every op other than 'none' and every input of the
+    # last node occurs (a uniform draw, not a fixed pattern)
+    ops, inputs = set(), set()
+    for seed in range(50):
+        cell = random_cell_architecture({'b': (4, False)}, seed).genotypes[
+            'b'].normal
+        ops.update(op for op, _ in cell.edges)
+        inputs.update(i for _, i in cell.node_edges(3))
+    assert ops == set(PRIMITIVES) - {'none'}
+    assert inputs == set(range(5))
+    with pytest.raises(ValueError, match='empty layout'):
+        random_cell_architecture({}, 0)

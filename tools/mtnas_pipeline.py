@@ -9,7 +9,13 @@ next (Liu et al., ACCV 2020):
    as mmseg's ``tools/analysis_tools/get_flops.py``).
 
     python tools/mtnas_pipeline.py STAGE1 STAGE2 STAGE3 --work-dir DIR
-        [--resume] [--iters N] [--cfg-options k=v ...]
+        [--resume] [--iters N] [--search-iters N] [--retrain-iters N]
+        [--cfg-options k=v ...]
+
+``--iters`` sets every stage's length; ``--search-iters`` /
+``--retrain-iters`` set the two search stages' / the retraining's (they
+take precedence over ``--iters``), e.g. short searches with the
+retraining at the baselines' full schedule.
 
 Each stage runs in ``DIR/<stage>``; ``--resume`` resumes every stage from
 its latest checkpoint (a finished stage resumes at its end and only
@@ -23,21 +29,17 @@ network.
 import argparse
 import copy
 import json
-import logging
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
-import torch
-from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
 from mtlnas_mm.engine.hooks import ArchitectureHook
 from mtlnas_mm.structures import load_architecture
-from mtlnas_mm.utils import (claim_output_dir, set_max_iters,
-                             set_stage_genotype)
+from mtlnas_mm.utils import (claim_output_dir, model_complexity,
+                             set_max_iters, set_stage_genotype)
 from mtlnas_mm.visualization import draw_architecture
 
 STAGES = ('branches', 'backbone', 'retrain')
@@ -56,27 +58,24 @@ def exported_genotype(runner: Runner, stage: str) -> str:
     return path
 
 
-def complexity(model: torch.nn.Module,
-               input_shape: Tuple[int, int]) -> Dict[str, float]:
-    """FLOPs and parameters of the network at one ``(H, W)`` image,
-    counted by ``mmengine.analysis`` (FLOPs = multiply-adds, fvcore's
-    convention)."""
-    model = copy.deepcopy(model).eval()
-    inputs = torch.zeros(1, 3, *input_shape)
-    # the analysis warns with every module its trace never reached: in a
-    # cell network (parameter-free placeholders of pruned ops, loss
-    # modules) thousands of names
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with torch.no_grad():
-            info = get_model_complexity_info(
-                model, inputs=(inputs, ), show_table=False, show_arch=False)
-    finally:
-        logger.setLevel(level)
-    return dict(flops=float(info['flops']), params=float(info['params']),
-                input_shape=list(input_shape))
+def set_stage_iters(cfgs: Sequence[Config], iters: Optional[int] = None,
+                    search_iters: Optional[int] = None,
+                    retrain_iters: Optional[int] = None) -> None:
+    """Set the lengths of the stage configs ``cfgs`` (in ``STAGES``
+    order) in place: ``iters`` for every stage, ``search_iters`` for the
+    two searches and ``retrain_iters`` for the retraining instead; a stage
+    given no length keeps its config's."""
+    if len(cfgs) != len(STAGES):
+        raise ValueError(f'set_stage_iters: {len(STAGES)} stage configs '
+                         f'({", ".join(STAGES)}), got {len(cfgs)}')
+    for stage, cfg in zip(STAGES, cfgs):
+        n = retrain_iters if stage == 'retrain' else search_iters
+        n = iters if n is None else n
+        if n is not None:
+            if n < 1:
+                raise ValueError(f'stage {stage!r}: iterations must be '
+                                 f'>= 1, got {n}')
+            set_max_iters(cfg, n)
 
 
 def run_pipeline(cfgs: Sequence[Config], work_dir: str,
@@ -115,7 +114,7 @@ def run_pipeline(cfgs: Sequence[Config], work_dir: str,
                 k: float(v) for k, v in runner.test().items()}
         if input_shape is None:
             input_shape = _crop_size(cfg)
-        summary['complexity'] = complexity(runner.model, input_shape)
+        summary['complexity'] = model_complexity(runner.model, input_shape)
     with open(osp.join(work_dir, 'pipeline.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary
@@ -129,7 +128,7 @@ def _crop_size(cfg: Config) -> Tuple[int, int]:
                    '--input-shape')
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     for stage in STAGES:
         parser.add_argument(stage, help=f'config of the {stage} stage')
@@ -138,12 +137,18 @@ def parse_args() -> argparse.Namespace:
                         help='resume every stage from its latest checkpoint')
     parser.add_argument('--iters', type=int,
                         help='shorten every stage to this many iterations')
+    parser.add_argument('--search-iters', type=int,
+                        help='iterations of the two search stages '
+                        '(overrides --iters for them)')
+    parser.add_argument('--retrain-iters', type=int,
+                        help='iterations of the retraining stage '
+                        '(overrides --iters for it)')
     parser.add_argument('--input-shape', type=int, nargs=2,
                         help='H W of the complexity count (default: the '
                         'retraining crop)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every stage config')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def main() -> None:
@@ -153,9 +158,8 @@ def main() -> None:
         cfg = Config.fromfile(getattr(args, stage))
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
-        if args.iters:
-            set_max_iters(cfg, args.iters)
         cfgs.append(cfg)
+    set_stage_iters(cfgs, args.iters, args.search_iters, args.retrain_iters)
     summary = run_pipeline(cfgs, args.work_dir, args.resume,
                            tuple(args.input_shape) if args.input_shape
                            else None)

@@ -5,7 +5,8 @@ from .architecture import (KEEP_LOGIT, Architecture, ConnectivityRule, Edge,
                            build_candidate_edges, check_task_name)
 from .cell_genotype import (PRIMITIVES, CellArchitecture, CellGenotype,
                             SpaceGenotype, derive_cell, edge_offset,
-                            num_cell_edges)
+                            num_cell_edges, random_cell,
+                            random_cell_architecture)
 from .export import (ARCH_FORMAT, ARCH_FORMAT_VERSION, ARCHITECTURE_KINDS,
                      BaseArchitecture, load_architecture,
                      register_architecture)
@@ -18,7 +19,8 @@ __all__ = [
     'ARCH_FORMAT', 'ARCH_FORMAT_VERSION', 'ARCHITECTURE_KINDS', 'KEEP_LOGIT',
     'Architecture', 'BaseArchitecture', 'CellArchitecture', 'CellGenotype',
     'PRIMITIVES', 'SpaceGenotype', 'derive_cell', 'edge_offset',
-    'num_cell_edges', 'ConnectivityRule', 'Edge', 'IGNORE_INDEX',
+    'num_cell_edges', 'random_cell', 'random_cell_architecture',
+    'ConnectivityRule', 'Edge', 'IGNORE_INDEX',
     'QUERY_CANDIDATES', 'RouteArchitecture', 'TASK_KINDS', 'TaskKind',
     'block_keys', 'build_candidate_edges', 'check_task_name',
     'load_architecture', 'prediction_fields', 'register_architecture',

@@ -23,8 +23,11 @@ ACCV 2020):
 
 The derivation rule that turns relaxed weights into a genotype is here
 too (:func:`derive_cell`), so the search space and the tests use the same
-code.
+code, and so is the uniform draw of a derived cell from the same space
+(:func:`random_cell`, :func:`random_cell_architecture`: the random-genotype
+baseline that tells whether the search itself helps).
 """
+import random
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -143,6 +146,22 @@ def derive_cell(probs: Sequence[Sequence[float]],
     return CellGenotype(tuple(edges))
 
 
+def random_cell(steps: int, rng: random.Random) -> CellGenotype:
+    """A derived cell of ``steps`` nodes drawn uniformly from the space of
+    :func:`derive_cell`'s outputs: per node :data:`EDGES_PER_NODE` distinct
+    inputs among the cell inputs and the earlier nodes, each with an op
+    other than ``'none'`` (DARTS' random baseline, Liu et al., ICLR
+    2019)."""
+    if steps < 1:
+        raise ValueError(f'random_cell: steps must be >= 1, got {steps}')
+    ops = [p for p in PRIMITIVES if p != NONE_OP]
+    edges: List[Tuple[str, int]] = []
+    for node in range(steps):
+        inputs = sorted(rng.sample(range(2 + node), EDGES_PER_NODE))
+        edges.extend((rng.choice(ops), i) for i in inputs)
+    return CellGenotype(tuple(edges))
+
+
 @dataclass(frozen=True)
 class SpaceGenotype:
     """The derived cells of one searched part (the backbone or one task
@@ -214,6 +233,13 @@ class CellArchitecture(BaseArchitecture):
             genotypes.update(a.genotypes)
             probs.update(a.probs or {})
         return cls(genotypes, probs or None, meta)
+
+    def layout(self) -> Dict[str, Tuple[int, bool]]:
+        """``{space: (nodes per cell, has a reduction cell)}``: the shape
+        of the search space the genotype was derived from (what
+        :func:`random_cell_architecture` draws in)."""
+        return {name: (g.normal.steps, g.reduce is not None)
+                for name, g in self.genotypes.items()}
 
     def soft_values(self) -> Dict[str, float]:
         """``{'<space>.<cell>.<edge>.<op>': weight}`` (``{}`` without
@@ -340,3 +366,22 @@ class CellArchitecture(BaseArchitecture):
                         raise format_error(
                             source, f'{key}.{cell}[{e}]',
                             f'expected {len(PRIMITIVES)} weights in [0, 1]')
+
+
+def random_cell_architecture(layout: Mapping[str, Tuple[int, bool]],
+                             seed: int) -> CellArchitecture:
+    """A genotype of every space of ``layout`` (``{space: (nodes per cell,
+    has a reduction cell)}``, e.g. :meth:`CellArchitecture.layout` of a
+    searched genotype) drawn uniformly by :func:`random_cell`, the same for
+    the same ``seed`` (spaces drawn in sorted name order, normal cell
+    before reduction cell). ``meta`` records the seed."""
+    if not layout:
+        raise ValueError('random_cell_architecture: empty layout')
+    rng = random.Random(seed)
+    genotypes = {}
+    for name in sorted(layout):
+        steps, has_reduce = layout[name]
+        normal = random_cell(steps, rng)
+        reduce = random_cell(steps, rng) if has_reduce else None
+        genotypes[name] = SpaceGenotype(normal, reduce)
+    return CellArchitecture(genotypes, meta=dict(random_seed=int(seed)))
