@@ -171,3 +171,33 @@ def test_inductor_compiled_tiny_search_equals_eager_in_float64():
     compiled = _run(build, image_batch, 3,
                     dict(options={'fallback_random': True}))
     _assert_same_run(eager, compiled, rtol=1e-9, atol=1e-9)
+
+
+def test_scheduled_values_do_not_recompile():
+    """The temperature and the regulariser weight change every iteration
+    under ``MinEntropyHook``; the compiled forward reads them as tensors
+    (no recompilation per value: dynamo stops compiling after 8) and uses
+    the new values."""
+    from test_fusion_edges import make
+    space = make(temperature=1.0).edges
+    space.set_step('weight')  # relaxed gates
+    counter = RecordingCounter()
+    gates = torch.compile(lambda: space._soft_gates('relaxed'),
+                          backend=counter)
+    for tau in (1.0, 0.5625, 0.25, 1e-3):
+        space.set_temperature(tau)
+        torch.manual_seed(0)
+        got = torch.stack(gates()['seg'])
+        torch.manual_seed(0)
+        want = torch.stack(space._soft_gates('relaxed')['seg'])
+        torch.testing.assert_close(got, want)
+    assert counter.frame_count == 1
+
+    model = ToySearchModel()
+    losses = torch.compile(model.arch_losses, backend=counter)
+    for weight in (0.5, 2.0, 10.0):
+        model.set_regularizer_weight(weight)
+        out = losses()
+        torch.testing.assert_close(out['loss_regularizer'],
+                                   weight * out['regularizer'])
+    assert counter.frame_count == 2

@@ -124,6 +124,12 @@ class BaseNASAlgorithm(BaseModel):
         #: weight of the regulariser in the architecture loss (scheduled by
         #: a hook, e.g. :class:`MinEntropyHook`)
         self.regularizer_weight = 0.0
+        # the weight the architecture loss reads: a tensor updated in place
+        # (a compiled forward takes a scheduled weight as an input instead of
+        # recompiling for each value)
+        self.register_buffer('_regularizer_weight', torch.tensor(0.0),
+                             persistent=False)
+        self._regularize = False
         self.search_spaces: List[BaseSearchSpace] = [
             m for m in network.modules() if isinstance(m, BaseSearchSpace)
         ]
@@ -174,6 +180,8 @@ class BaseNASAlgorithm(BaseModel):
             raise ValueError('regularizer weight must be >= 0, got '
                              f'{weight!r}')
         self.regularizer_weight = float(weight)
+        self._regularizer_weight.fill_(self.regularizer_weight)
+        self._regularize = self.regularizer_weight > 0
 
     def regularizer(self) -> Tensor:
         """The spaces' unweighted regularisers, summed (0-dim)."""
@@ -185,9 +193,9 @@ class BaseNASAlgorithm(BaseModel):
         regulariser and, with a positive weight, its weighted loss."""
         value = self.regularizer()
         out = {self.regularizer_name: value.detach()}
-        if self.regularizer_weight > 0:
+        if self._regularize:
             out[f'loss_{self.regularizer_name}'] = \
-                self.regularizer_weight * value
+                self._regularizer_weight.to(value.dtype) * value
         return out
 
     def export(self) -> BaseArchitecture:

@@ -321,6 +321,15 @@ class FusionEdges(BaseSearchSpace):
             raise ValueError('FusionEdges.temperature must be >= 0, got '
                              f'{temperature!r}')
         self.temperature = float(temperature)
+        # what the relaxed gates read: a tensor updated in place, so that a
+        # compiled forward (cfg.compile) takes each scheduled value as an
+        # input instead of recompiling for it
+        self._zero_temperature = self.temperature == 0
+        if not hasattr(self, '_tau'):
+            self.register_buffer(
+                '_tau', torch.tensor(self.temperature), persistent=False)
+        else:
+            self._tau.fill_(self.temperature)
 
     def logits(self) -> Tensor:
         """All alphas, flat, in candidate-edge order."""
@@ -463,11 +472,10 @@ class FusionEdges(BaseSearchSpace):
         for t, alpha in self.alphas.items():
             if mode == 'sigmoid':
                 g = alpha.sigmoid()
-            elif self.temperature == 0:  # the limit of the relaxation
+            elif self._zero_temperature:  # the limit of the relaxation
                 g = Bernoulli(logits=alpha.detach()).sample()
             else:
-                tau = torch.as_tensor(
-                    self.temperature, dtype=alpha.dtype, device=alpha.device)
+                tau = self._tau.to(dtype=alpha.dtype, device=alpha.device)
                 g = RelaxedBernoulli(tau, logits=alpha).rsample()
             out[t] = list(g.unbind(0))
         return out
