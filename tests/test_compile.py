@@ -5,9 +5,9 @@ equal the eager ones.
 
 By default the toy search runs under dynamo's counting backend (what is
 traced, and when) and under inductor (C++ code generation), seconds each.
-The tiny MTL-NAS search takes minutes (about 100 s to trace, 8-13 min to
-compile on the development machine's 2 shared cores): those tests run only
-with ``MTLNAS_MM_COMPILE_TESTS=1``."""
+The tiny MTL-NAS search takes minutes (on the development machine's 2
+shared cores, depending on their load, 36-100 s to trace and 1-13 min to
+compile): those tests run only with ``MTLNAS_MM_COMPILE_TESTS=1``."""
 import os
 import shutil
 
@@ -133,7 +133,7 @@ def test_toy_search_forward_is_traced_once_per_step():
 @slow_compile
 @pytest.mark.timeout(900)
 def test_tiny_search_forward_of_both_steps_is_traced_once():
-    """The same on the tiny MTL-NAS search (tracing alone takes about 100 s
+    """The same on the tiny MTL-NAS search (tracing alone takes 36-100 s
     here): its convolutions are in the graphs, nothing recompiles after
     the first iteration, the run is the eager run."""
     from test_mtnas import _batch as image_batch
@@ -159,9 +159,10 @@ def test_inductor_compiled_toy_search_equals_eager():
 def test_inductor_compiled_tiny_search_equals_eager_in_float64():
     """inductor on the tiny MTL-NAS search, both steps, relaxed gates drawn
     by eager's generator (``fallback_random``): 3 iterations equal the eager
-    ones in float64 (in float32 the fused kernels' rounding, amplified by
-    the untrained network and the fusion ops' lr of 1.0, moves the
-    parameters by up to 1e-2 relative in 3 iterations)."""
+    ones in float64.  The fused kernels round differently and the untrained
+    network with the fusion ops' lr of 1.0 amplifies it: measured, losses
+    equal to 1e-12 relative, parameters (of size ~1) to 1.4e-9; in float32
+    the same amplification moves parameters by several per cent."""
     from test_mtnas import _batch as image_batch
 
     def build():
@@ -170,7 +171,7 @@ def test_inductor_compiled_tiny_search_equals_eager_in_float64():
     eager = _run(build, image_batch, 3)
     compiled = _run(build, image_batch, 3,
                     dict(options={'fallback_random': True}))
-    _assert_same_run(eager, compiled, rtol=1e-9, atol=1e-9)
+    _assert_same_run(eager, compiled, rtol=1e-7, atol=1e-7)
 
 
 def test_scheduled_values_do_not_recompile():
