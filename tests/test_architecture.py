@@ -174,3 +174,15 @@ def test_bad_files(tmp_path):
         Architecture.load(path)
     with pytest.raises(ValueError, match='not candidates'):
         Architecture(edges[:2], [edges[5]])
+
+
+def test_check_choice_names_owner_options_and_value():
+    from mtlnas_mm.structures import check_choice
+    assert check_choice('b', ('a', 'b'), 'Owner: arg') == 'b'
+    with pytest.raises(ValueError,
+                       match=r"^Owner: arg must be one of \('a', 'b'\), "
+                       r"got 'c'$"):
+        check_choice('c', ('a', 'b'), 'Owner: arg')
+    # unordered options are shown sorted; the error class is selectable
+    with pytest.raises(KeyError, match=r"\(11, 16\), got 13"):
+        check_choice(13, {16: 0, 11: 0}, 'VGG: depth', KeyError)

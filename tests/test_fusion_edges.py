@@ -77,6 +77,14 @@ def test_edges_and_fusion_shapes():
         make(step_gate_modes=dict(test='sigmoid'))
     with pytest.raises(ValueError, match='search step'):
         make(step_gate_modes=dict(weight='ones'))
+    with pytest.raises(ValueError, match='eval_gate_mode .*needs an arch'):
+        make(eval_gate_mode='fixed')
+    with pytest.raises(ValueError, match='gate_mode="fixed" needs'):
+        make(gate_mode='fixed')
+    # the defaults of a search, and a step override
+    space = make(step_gate_modes=dict(weight='hard')).edges
+    assert space.step_gate_modes == dict(arch='sigmoid', weight='hard')
+    assert space.gate_mode == 'sigmoid' and space.eval_gate_mode == 'hard'
 
 
 def test_columns_need_staged_backbones_of_one_layout():

@@ -55,8 +55,15 @@ def test_modes_shapes_and_arch_gradients():
     assert space.route_mode == 'expected'
     space.set_step(None)
     assert space.route_mode == 'expected'
-    with pytest.raises(ValueError, match='architecture step needs'):
+    with pytest.raises(ValueError,
+                       match=r"step_route_modes\.arch.*\('expected', ?\)"):
         mlp_space(step_route_modes=dict(arch='sample'))
+    with pytest.raises(ValueError, match='eval_route_mode .*needs an arch'):
+        mlp_space(eval_route_mode='fixed')
+    with pytest.raises(ValueError, match='route_mode="fixed" needs'):
+        mlp_space(route_mode='fixed')
+    assert mlp_space(step_route_modes=dict(weight='hard')).step_route_modes \
+        == dict(arch='expected', weight='hard')
     with pytest.raises(ValueError, match='num_subnets'):
         mlp_space(k=11)
 

@@ -275,12 +275,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def write(result: dict, out: Optional[str]) -> None:
     """The JSON to stdout and, if given, to ``out``."""
-    text = json.dumps(result, indent=2)
-    print(text)
-    if out:
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        with open(out, 'w') as f:
-            f.write(text + '\n')
+    from mtlnas_mm.utils import write_json_report
+    write_json_report(result, out)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

@@ -35,6 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+from mtlnas_mm.structures.choices import check_choice
 from mtlnas_mm.structures.task_fields import IGNORE_INDEX, TASK_KINDS
 
 #: data-info key of the image-level class index
@@ -183,10 +184,8 @@ class NYUv2MultiTaskDataset(BaseSegDataset):
                 raise ValueError('data_prefix is not used by layout="nddr"; '
                                  'give seg_list / normal_list / depth_list')
             if split is not None:
-                if split not in _NDDR_LISTS:
-                    raise ValueError(f'split must be one of '
-                                     f'{sorted(_NDDR_LISTS)} for layout '
-                                     f'"nddr", got {split!r}')
+                check_choice(split, _NDDR_LISTS,
+                             'NYUv2MultiTaskDataset(layout="nddr"): split')
                 defaults = _NDDR_LISTS[split]
                 seg_list = seg_list or defaults['seg_list']
                 normal_list = normal_list or defaults['normal_list']

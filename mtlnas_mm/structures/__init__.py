@@ -7,6 +7,7 @@ from .cell_genotype import (PRIMITIVES, CellArchitecture, CellGenotype,
                             SpaceGenotype, derive_cell, edge_offset,
                             num_cell_edges, random_cell,
                             random_cell_architecture)
+from .choices import check_choice
 from .export import (ARCH_FORMAT, ARCH_FORMAT_VERSION, ARCHITECTURE_KINDS,
                      BaseArchitecture, load_architecture,
                      register_architecture)
@@ -22,7 +23,7 @@ __all__ = [
     'num_cell_edges', 'random_cell', 'random_cell_architecture',
     'ConnectivityRule', 'Edge', 'IGNORE_INDEX',
     'QUERY_CANDIDATES', 'RouteArchitecture', 'TASK_KINDS', 'TaskKind',
-    'block_keys', 'build_candidate_edges', 'check_task_name',
+    'block_keys', 'build_candidate_edges', 'check_choice', 'check_task_name',
     'load_architecture', 'prediction_fields', 'register_architecture',
     'required_subnets', 'task_kind'
 ]

@@ -24,6 +24,8 @@ tensors alike (channels in any axis: they act element-wise).
 """
 from typing import TypeVar
 
+from .choices import check_choice
+
 #: Largest channel value of a normal PNG.
 NORMAL_PNG_MAX = 255
 #: Value of every channel of an invalid pixel in a normal PNG.
@@ -37,10 +39,7 @@ ArrayT = TypeVar('ArrayT')
 def check_normal_space(space: str, owner: str) -> str:
     """``space`` if it is one of :data:`NORMAL_SPACES`, else an error
     naming ``owner``."""
-    if space not in NORMAL_SPACES:
-        raise ValueError(f'{owner}: normal space must be one of '
-                         f'{NORMAL_SPACES}, got {space!r}')
-    return space
+    return check_choice(space, NORMAL_SPACES, f'{owner}: normal space')
 
 
 def unit_to_raw(normal: ArrayT) -> ArrayT:

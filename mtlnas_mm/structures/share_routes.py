@@ -24,6 +24,7 @@ from typing import (Any, Dict, List, Mapping, Optional, Sequence, Set,
                     Tuple)
 
 from .architecture import check_task_name
+from .choices import check_choice
 from .export import BaseArchitecture, format_error, register_architecture
 
 #: the candidate queries of a gate, in the order of the query logits
@@ -147,11 +148,9 @@ class RouteArchitecture(BaseArchitecture):
                     f'subset of range({self.num_subnets}), got '
                     f'{list(routes[key])}')
             self.routes[key] = tuple(route)
-            if queries[key] not in QUERY_CANDIDATES:
-                raise ValueError(f'RouteArchitecture.queries.{key}: unknown '
-                                 f'query {queries[key]!r}; choose from '
-                                 f'{QUERY_CANDIDATES}')
-            self.queries[key] = queries[key]
+            self.queries[key] = check_choice(
+                queries[key], QUERY_CANDIDATES,
+                f'RouteArchitecture: queries.{key}')
         self.route_probs = None if route_probs is None else {
             k: [float(v) for v in route_probs[k]] for k in keys
         }

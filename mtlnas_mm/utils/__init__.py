@@ -11,7 +11,7 @@ from .dist import init_cpu_distributed
 from .runtime import (OUTPUT_MARKER, claim_output_dir, enable_amp,
                       finalize_tool_cfg, name_run, parse_tool_args,
                       set_max_iters, set_stage_genotype, set_weight_lr,
-                      use_fixed_architecture)
+                      use_fixed_architecture, write_json_report)
 
 register_checkpoint_safe_globals()
 
@@ -22,5 +22,5 @@ __all__ = [
     'OUTPUT_MARKER', 'claim_output_dir', 'enable_amp', 'finalize_tool_cfg',
     'name_run',
     'parse_tool_args', 'set_max_iters', 'set_stage_genotype', 'set_weight_lr',
-    'use_fixed_architecture'
+    'use_fixed_architecture', 'write_json_report'
 ]

@@ -1,10 +1,24 @@
 """Small helpers shared by the command-line tools."""
 import argparse
+import json
 import os
 import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config, DictAction
+
+
+def write_json_report(result: dict, out: Optional[str]) -> str:
+    """Print ``result`` as indented JSON and, if ``out`` is given, write
+    the same text there (creating its folder); returns the text.  The
+    report format of the benchmark tools."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        with open(out, 'w') as f:
+            f.write(text + '\n')
+    return text
 
 
 def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:

@@ -30,6 +30,25 @@ def register_arch_drawer(kind: str):
     return wrap
 
 
+def save_figure(fig, out: str) -> str:
+    """Lay out, save (110 dpi) and close ``fig``; returns ``out``."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _layer_axes(ax, num_layers: int, title: str) -> None:
+    """Axes of a per-layer picture: layers on y, no x scale, no frame but
+    the layer axis."""
+    ax.set_yticks(range(num_layers))
+    ax.set_ylabel('layer')
+    ax.set_xticks([])
+    ax.set_title(title)
+    for side in ('top', 'right', 'bottom'):
+        ax.spines[side].set_visible(False)
+
+
 def draw_architecture(arch: BaseArchitecture, out: str) -> str:
     """Draw ``arch`` (any registered kind) to ``out``; returns ``out``."""
     if arch.kind not in ARCH_DRAWERS:
@@ -78,16 +97,9 @@ def draw_fusion_edges(arch: Architecture, out: str) -> str:
                 zorder=0)
     ax.set_ylim(num_layers, -1.5)
     ax.set_xlim(-0.8, xs[tasks[-1]] + 0.8)
-    ax.set_yticks(range(num_layers))
-    ax.set_ylabel('layer')
-    ax.set_xticks([])
-    ax.set_title(f'{len(arch.kept)}/{len(arch.edges)} cross-task edges kept')
-    for side in ('top', 'right', 'bottom'):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    _layer_axes(ax, num_layers,
+                f'{len(arch.kept)}/{len(arch.edges)} cross-task edges kept')
+    return save_figure(fig, out)
 
 
 def read_gate_history(path: str) -> Dict[str, list]:
@@ -125,10 +137,7 @@ def draw_gate_curves(history: Dict[str, list], arch: Architecture,
     ax.set_xlabel('iteration')
     ax.set_ylabel('gate probability sigmoid(alpha)')
     ax.set_title(f'{len(history["curves"])} edges (solid: kept)')
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 @register_arch_drawer(RouteArchitecture.kind)
@@ -184,14 +193,7 @@ def draw_share_routes(arch: RouteArchitecture, out: str) -> str:
                 fontweight='bold')
     ax.set_ylim(num_layers + 0.8, -0.7)
     ax.set_xlim(-(k_sub + 1) / 2, (k_sub + 1) / 2)
-    ax.set_yticks(range(num_layers))
-    ax.set_ylabel('layer')
-    ax.set_xticks([])
-    ax.set_title(f'{arch.num_routes()} routes, {len(needed)}/'
-                 f'{k_sub * num_layers} sub-networks computed')
-    for side in ('top', 'right', 'bottom'):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    _layer_axes(ax, num_layers,
+                f'{arch.num_routes()} routes, {len(needed)}/'
+                f'{k_sub * num_layers} sub-networks computed')
+    return save_figure(fig, out)

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..structures import CellArchitecture, CellGenotype  # noqa: E402
 from ..structures.cell_genotype import (CELL_TYPES, PRIMITIVES,  # noqa: E402
                                         edge_offset)
-from .arch_plot import register_arch_drawer  # noqa: E402
+from .arch_plot import register_arch_drawer, save_figure  # noqa: E402
 
 #: one colour per kept operation, so equal ops read alike across panels
 OP_COLOURS: Dict[str, str] = {
@@ -112,7 +112,4 @@ def draw_cell_genotype(arch: CellArchitecture, out: str) -> str:
                 continue
             probs = (arch.probs or {}).get(space, {}).get(cell)
             _draw_cell(ax, cells[cell], probs, f'{space} / {cell}')
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

@@ -133,7 +133,6 @@ import argparse
 import contextlib
 import copy
 import importlib
-import json
 import os
 import platform
 import shlex
@@ -165,6 +164,7 @@ from mtlnas_mm.engine.optimizers import \
 from mtlnas_mm.models.layers.conv1x1 import conv1x1_backend  # noqa: E402
 from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP  # noqa: E402
 from mtlnas_mm.structures import Architecture  # noqa: E402
+from mtlnas_mm.utils import write_json_report  # noqa: E402
 
 CONFIGS = {
     'vgg16': dict(
@@ -1415,12 +1415,7 @@ def main(argv=None) -> dict:
         result['note'] = args.note
     result.update(summarise(cases, args.backbone))
     result['wall_s'] = time.time() - started
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    write_json_report(result, args.out)
     table = markdown(result)
     log(table)
     for line in target_lines(result):

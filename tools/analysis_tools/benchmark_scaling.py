@@ -65,7 +65,6 @@ import contextlib
 import copy
 import gc
 import json
-import os
 import os.path as osp
 import resource
 import shlex
@@ -510,12 +509,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def write(result: dict, out: Optional[str], plot_path: Optional[str]) -> None:
-    text = json.dumps(result, indent=2)
-    print(text)
-    if out:
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        with open(out, 'w') as f:
-            f.write(text + '\n')
+    """The JSON to stdout and ``out``, the picture to ``plot_path``."""
+    from mtlnas_mm.utils import write_json_report
+    write_json_report(result, out)
     if plot_path:
         plot(result, plot_path)
 

@@ -29,6 +29,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from mtlnas_mm.structures.choices import check_choice
 from . import scene as S
 from .textures import EMISSIVE, TEXTURES
 
@@ -335,9 +336,7 @@ def render_scene(scene: S.Scene, mirror: bool = False) -> SyntheticSample:
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     """The generator of image ``index`` of ``split``: independent of the
     order in which images are made, so any number of workers agree."""
-    if split not in SPLIT_CODES:
-        raise ValueError(f'split must be one of {sorted(SPLIT_CODES)}, '
-                         f'got {split!r}')
+    check_choice(split, SPLIT_CODES, 'image_rng: split')
     return np.random.default_rng([int(seed), SPLIT_CODES[split], int(index)])
 
 

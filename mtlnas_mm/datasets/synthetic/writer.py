@@ -33,6 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from mtlnas_mm.structures.choices import check_choice
 from ..nyuv2 import NYU40_TO_NYU13
 from ..transforms.loading import encode_normal_png
 from .image_label import dominant_object_label
@@ -156,8 +157,7 @@ def generate_dataset(out: str,
         (per-channel RGB mean of the train images, also saved as
         ``nyu_v2_mean.npy``).
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    check_choice(layout, LAYOUTS, 'write_dataset: layout')
     if num_train < 0 or num_test < 0:
         raise ValueError('image counts must be >= 0')
     counts = {'train': num_train, 'test': num_test}

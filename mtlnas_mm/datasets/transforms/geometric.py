@@ -20,6 +20,7 @@ from PIL import Image
 
 from mmseg.datasets.transforms import RandomFlip, Resize
 from mmseg.registry import TRANSFORMS
+from mtlnas_mm.structures.choices import check_choice
 from mtlnas_mm.structures.flips import negate_flipped_components
 from mtlnas_mm.structures.task_fields import (IGNORE_INDEX, TASK_KINDS,
                                               results_invalid_values)
@@ -159,10 +160,8 @@ class NormalAwareResize(Resize):
                  normal_interpolation: str = 'bilinear',
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if normal_interpolation not in self.normal_interpolations:
-            raise ValueError(
-                'NormalAwareResize: normal_interpolation must be one of '
-                f'{self.normal_interpolations}, got {normal_interpolation!r}')
+        check_choice(normal_interpolation, self.normal_interpolations,
+                     'NormalAwareResize: normal_interpolation')
         self.normal_keys = tuple(normal_keys)
         self.normal_interpolation = normal_interpolation
 

@@ -9,6 +9,7 @@ from torch.utils.data import Sampler
 
 from mmseg.registry import DATA_SAMPLERS
 from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
+from mtlnas_mm.structures.choices import check_choice
 
 PARTS = (WEIGHT_STEP, ARCH_STEP)
 
@@ -48,10 +49,7 @@ class MixedSplitSampler(Sampler):
     def __init__(self, dataset: Sized, part: str = WEIGHT_STEP,
                  ratio: float = 0.5, batch_size: int = 1,
                  shuffle: bool = True, seed: Optional[int] = None) -> None:
-        if part not in PARTS:
-            raise ValueError(
-                f'MixedSplitSampler: part must be one of {PARTS}, got '
-                f'{part!r}')
+        check_choice(part, PARTS, 'MixedSplitSampler: part')
         if not 0.0 < ratio < 1.0:
             raise ValueError(
                 f'MixedSplitSampler: ratio must be in (0, 1), got {ratio}')

@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmseg.registry import MODELS
+from mtlnas_mm.structures.choices import check_choice
 from .staged import StagedBackboneMixin
 
 
@@ -105,17 +106,14 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
                  pool_position: str = 'block_start',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if pool_padding not in self.pool_paddings:
-            raise ValueError(f'VGGLargeFOV: pool_padding must be one of '
-                             f'{self.pool_paddings}, got {pool_padding!r}')
-        if pool_position not in self.pool_positions:
-            raise ValueError(f'VGGLargeFOV: pool_position must be one of '
-                             f'{self.pool_positions}, got {pool_position!r}')
+        check_choice(pool_padding, self.pool_paddings,
+                     'VGGLargeFOV: pool_padding')
+        check_choice(pool_position, self.pool_positions,
+                     'VGGLargeFOV: pool_position')
         self.pool_padding = pool_padding
         self.pool_position = pool_position
-        if depth not in self.arch_settings:
-            raise KeyError(f'VGGLargeFOV: invalid depth {depth}; choose from '
-                           f'{sorted(self.arch_settings)}')
+        check_choice(depth, self.arch_settings, 'VGGLargeFOV: depth',
+                     KeyError)
         stage_blocks = self.arch_settings[depth]
         num_blocks = len(stage_blocks)
         if len(dilations) != num_blocks:

@@ -10,7 +10,7 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mtlnas_mm.structures import TASK_KINDS
+from mtlnas_mm.structures import TASK_KINDS, check_choice
 from .postprocess import batch_gt, prediction_size
 
 
@@ -64,12 +64,9 @@ class DenseRegressionHead(BaseModule):
                  depth_act: str = 'softplus',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if task not in self.task_settings:
-            raise ValueError(f'DenseRegressionHead: task must be one of '
-                             f'{sorted(self.task_settings)}, got {task!r}')
-        if depth_act not in self.depth_acts:
-            raise ValueError(f'DenseRegressionHead: depth_act must be one of '
-                             f'{self.depth_acts}, got {depth_act!r}')
+        check_choice(task, self.task_settings, 'DenseRegressionHead: task')
+        check_choice(depth_act, self.depth_acts,
+                     'DenseRegressionHead: depth_act')
         settings = self.task_settings[task]
         self.task = task
         #: the task kind (fields and invalid value: ``TASK_KINDS``)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from mtlnas_mm.structures.choices import check_choice
 from mtlnas_mm.structures.normal_space import (check_normal_space,
                                                unit_to_raw)
 from mtlnas_mm.structures.task_fields import TASK_KINDS
@@ -192,9 +193,7 @@ class MaskedDepthLoss(MaskedRegressionLoss):
                  eps: float = 1e-8,
                  loss_name: str = 'loss_depth') -> None:
         super().__init__(loss_weight, eps, loss_name)
-        if mode not in self.modes:
-            raise ValueError(f'MaskedDepthLoss: mode must be one of '
-                             f'{self.modes}, got {mode!r}')
+        check_choice(mode, self.modes, 'MaskedDepthLoss: mode')
         self.mode = mode
         self.min_depth = min_depth
         self.max_depth = max_depth

@@ -35,13 +35,14 @@ Implementing a space means:
   sub-networks); the DDP wrappers then turn on
   ``find_unused_parameters``.
 """
-from typing import Dict, List, Optional
+from typing import (Dict, List, Mapping, NamedTuple, Optional, Tuple, Type,
+                    Union)
 
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mtlnas_mm.structures import BaseArchitecture
+from mtlnas_mm.structures import BaseArchitecture, check_choice
 
 #: the two steps of a bilevel iteration, and the keys of everything split
 #: by them: the batches the loop yields, the optimizers of
@@ -49,6 +50,53 @@ from mtlnas_mm.structures import BaseArchitecture
 ARCH_STEP = 'arch'
 WEIGHT_STEP = 'weight'
 STEPS = (ARCH_STEP, WEIGHT_STEP)
+
+
+class SpaceModes(NamedTuple):
+    """The relaxation modes of one search space (gate modes, route modes):
+    their names, which of them search, their per-step defaults, and the
+    checks of a constructor's mode arguments, in one place.
+
+    ``'fixed'`` (a derived architecture) must be one of ``modes``; it is
+    the training mode exactly when an architecture is given.
+    """
+    owner: str  #: class name, for messages
+    kind: str  #: ``'gate'`` or ``'route'``: the argument names' prefix
+    modes: Tuple[str, ...]
+    search_modes: Tuple[str, ...]
+    search_default: str  #: training mode of a search
+    step_defaults: Mapping[str, str]  #: mode of each step of a search
+    #: modes a step may take (default: ``search_modes``)
+    step_allowed: Optional[Mapping[str, Tuple[str, ...]]] = None
+
+    def resolve(self, mode: Optional[str],
+                step_modes: Optional[Mapping[str, str]], eval_mode: str,
+                fixed: bool) -> Tuple[str, Dict[str, str], str]:
+        """Check ``<kind>_mode``, ``step_<kind>_modes`` and
+        ``eval_<kind>_mode``; returns the training mode (``None``: fixed
+        with an architecture, else ``search_default``), every step's mode
+        and the eval mode (``'fixed'`` with an architecture)."""
+        name = f'{self.owner}: {self.kind}_mode'
+        if mode is None:
+            mode = 'fixed' if fixed else self.search_default
+        check_choice(mode, self.modes, name)
+        if (mode == 'fixed') != fixed:
+            raise ValueError(
+                f'{name}="fixed" needs "architecture" and "architecture" '
+                f'needs {self.kind}_mode="fixed" (or None); got {mode!r}, '
+                f'architecture={"given" if fixed else None}')
+        steps = dict(self.step_defaults)
+        for step, step_mode in (step_modes or {}).items():
+            what = f'{self.owner}: step_{self.kind}_modes.{step}'
+            check_step(step, what)
+            allowed = (self.step_allowed or {}).get(step, self.search_modes)
+            check_choice(step_mode, allowed,
+                         f'{what} (the mode of a search step)')
+            steps[step] = step_mode
+        check_choice(eval_mode, [m for m in self.modes if m != 'fixed'],
+                     f'{self.owner}: eval_{self.kind}_mode ("fixed" needs '
+                     f'an architecture: use {self.kind}_mode)')
+        return mode, steps, 'fixed' if fixed else eval_mode
 
 
 class BaseSearchSpace(BaseModule):
@@ -79,6 +127,16 @@ class BaseSearchSpace(BaseModule):
     def fix(self, arch: BaseArchitecture, source: str = 'architecture'
             ) -> None:
         raise NotImplementedError
+
+    def fix_configured(self, architecture: Union[str, dict,
+                                                 BaseArchitecture],
+                       arch_cls: Type[BaseArchitecture],
+                       name: str = 'architecture') -> None:
+        """:meth:`fix` with a constructor argument ``name``: an
+        ``arch_cls`` object, its dict or a file (errors then name the
+        file)."""
+        source = architecture if isinstance(architecture, str) else name
+        self.fix(arch_cls.build(architecture), source)
 
     def log_stats(self) -> Dict[str, float]:
         return {}

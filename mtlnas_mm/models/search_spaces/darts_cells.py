@@ -42,8 +42,8 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mtlnas_mm.structures import (PRIMITIVES, BaseArchitecture,
                                   CellArchitecture, CellGenotype,
-                                  SpaceGenotype, derive_cell, edge_offset,
-                                  num_cell_edges)
+                                  SpaceGenotype, check_choice, derive_cell,
+                                  edge_offset, num_cell_edges)
 from mtlnas_mm.structures.cell_genotype import CELL_TYPES, NONE_OP
 from ..layers.darts_ops import FactorizedReduce, ReLUConvBN, build_op
 from .base import BaseSearchSpace, check_step
@@ -96,9 +96,7 @@ class SearchCell(nn.Module):
                  reduction: bool, align: str = 'same', steps: int = 4,
                  norm_cfg: Optional[dict] = None) -> None:
         super().__init__()
-        if align not in ALIGN_MODES:
-            raise ValueError(f'SearchCell.align must be one of '
-                             f'{ALIGN_MODES}, got {align!r}')
+        check_choice(align, ALIGN_MODES, 'SearchCell: align')
         self.reduction, self.align, self.steps = reduction, align, steps
         self.out_channels = steps * channels
         if align == 'reduce':
@@ -217,8 +215,7 @@ class DartsCellSpace(BaseSearchSpace):
         })
         self.fixed_architecture: Optional[CellArchitecture] = None
         if genotype is not None:
-            source = genotype if isinstance(genotype, str) else 'genotype'
-            self.fix(CellArchitecture.build(genotype), source)
+            self.fix_configured(genotype, CellArchitecture, 'genotype')
 
     # ------------------------------------------------------------------
     # the search-space interface

@@ -49,7 +49,8 @@ from mtlnas_mm.structures import (KEEP_LOGIT, Architecture, ConnectivityRule,
                                   check_task_name)
 from ..backbones.staged import block_end_layers
 from ..layers import build_fusion
-from .base import ARCH_STEP, WEIGHT_STEP, BaseSearchSpace, check_step
+from .base import (ARCH_STEP, WEIGHT_STEP, BaseSearchSpace, SpaceModes,
+                   check_step)
 
 #: every gate mode (see the module docstring)
 GATE_MODES = ('sigmoid', 'relaxed', 'hard', 'ones', 'fixed')
@@ -61,6 +62,8 @@ SEARCH_MODES = ('sigmoid', 'relaxed', 'hard')
 BINARY_MARGIN = 0.05
 #: gate mode of each step of a search (MTL-NAS)
 DEFAULT_STEP_GATE_MODES = {ARCH_STEP: 'sigmoid', WEIGHT_STEP: 'relaxed'}
+MODES = SpaceModes('FusionEdges', 'gate', GATE_MODES, SEARCH_MODES,
+                   'sigmoid', DEFAULT_STEP_GATE_MODES)
 
 Node = Tuple[str, int]  # (task, layer)
 #: per target node: the computed edges as (slot, edge)
@@ -134,28 +137,8 @@ class FusionEdges(BaseSearchSpace):
 
         # -------- gate modes
         fixed = architecture is not None
-        if gate_mode is None:
-            gate_mode = 'fixed' if fixed else 'sigmoid'
-        self._check_mode(gate_mode, 'gate_mode')
-        if (gate_mode == 'fixed') != fixed:
-            raise ValueError(
-                'FusionEdges: gate_mode="fixed" needs "architecture" and '
-                '"architecture" needs gate_mode="fixed" (or None); got '
-                f'gate_mode={gate_mode!r}, architecture='
-                f'{"given" if fixed else None}')
-        self.step_gate_modes = dict(DEFAULT_STEP_GATE_MODES)
-        for step, mode in (step_gate_modes or {}).items():
-            check_step(step, 'FusionEdges.step_gate_modes')
-            self._check_mode(mode, f'step_gate_modes.{step}')
-            if mode not in SEARCH_MODES:
-                raise ValueError(f'FusionEdges.step_gate_modes.{step}: a '
-                                 f'search step needs one of {SEARCH_MODES}, '
-                                 f'got {mode!r}')
-            self.step_gate_modes[step] = mode
-        self._check_mode(eval_gate_mode, 'eval_gate_mode')
-        if eval_gate_mode == 'fixed':
-            raise ValueError('FusionEdges.eval_gate_mode: "fixed" needs an '
-                             'architecture; use gate_mode')
+        gate_mode, self.step_gate_modes, eval_gate_mode = MODES.resolve(
+            gate_mode, step_gate_modes, eval_gate_mode, fixed)
 
         # -------- candidate edges
         rule = ConnectivityRule.build(connectivity)
@@ -219,19 +202,11 @@ class FusionEdges(BaseSearchSpace):
             self.register_buffer('pruned', torch.zeros(n, dtype=torch.bool))
         self._pruned_edges: frozenset = frozenset()
         if fixed:
-            source = (architecture
-                      if isinstance(architecture, str) else 'architecture')
-            self.fix(Architecture.build(architecture), source)
+            self.fix_configured(architecture, Architecture)
 
     # ------------------------------------------------------------------
     # configuration checks
     # ------------------------------------------------------------------
-    @staticmethod
-    def _check_mode(mode: str, key: str) -> None:
-        if mode not in GATE_MODES:
-            raise ValueError(f'FusionEdges.{key}: unknown gate mode '
-                             f'{mode!r}; choose from {GATE_MODES}')
-
     def _parse_fusion_layers(self, layers) -> List[int]:
         if layers is None or layers == 'all':
             return list(range(self.num_layers))

@@ -82,12 +82,17 @@ from mtlnas_mm.structures import (QUERY_CANDIDATES, RouteArchitecture,
                                   required_subnets)
 from mtlnas_mm.structures.share_routes import block_reads, own_predecessor
 from ..backbones.staged import StagedBackboneMixin
-from .base import ARCH_STEP, WEIGHT_STEP, BaseSearchSpace, check_step
+from .base import (ARCH_STEP, WEIGHT_STEP, BaseSearchSpace, SpaceModes,
+                   check_step)
 
 ROUTE_MODES = ('expected', 'sample', 'hard', 'fixed')
 #: modes in which the logits are searched
 SEARCH_MODES = ('expected', 'sample', 'hard')
 DEFAULT_STEP_ROUTE_MODES = {ARCH_STEP: 'expected', WEIGHT_STEP: 'sample'}
+#: the architecture step needs the exact expectation over the routes
+MODES = SpaceModes('ShareRoutes', 'route', ROUTE_MODES, SEARCH_MODES,
+                   'expected', DEFAULT_STEP_ROUTE_MODES,
+                   step_allowed={ARCH_STEP: ('expected', )})
 #: the expected route enumerates 2^K - 1 subsets
 MAX_SUBNETS = 10
 
@@ -201,31 +206,9 @@ class ShareRoutes(BaseSearchSpace):
 
         # -------- modes
         fixed = architecture is not None
-        if route_mode is None:
-            route_mode = 'fixed' if fixed else 'expected'
-        self._check_mode(route_mode, 'route_mode')
-        if (route_mode == 'fixed') != fixed:
-            raise ValueError('ShareRoutes: route_mode="fixed" needs '
-                             '"architecture" and "architecture" needs '
-                             f'route_mode="fixed" (or None), got '
-                             f'{route_mode!r}')
-        self.step_route_modes = dict(DEFAULT_STEP_ROUTE_MODES)
-        for step, mode in (step_route_modes or {}).items():
-            check_step(step, 'ShareRoutes.step_route_modes')
-            self._check_mode(mode, f'step_route_modes.{step}')
-            if mode not in SEARCH_MODES or (step == ARCH_STEP
-                                            and mode != 'expected'):
-                raise ValueError(
-                    f'ShareRoutes.step_route_modes.{step}: got {mode!r}; the '
-                    'architecture step needs "expected", the weight step '
-                    f'one of {SEARCH_MODES}')
-            self.step_route_modes[step] = mode
-        self._check_mode(eval_route_mode, 'eval_route_mode')
-        if eval_route_mode == 'fixed':
-            raise ValueError('ShareRoutes.eval_route_mode: "fixed" needs an '
-                             'architecture; use route_mode')
+        route_mode, self.step_route_modes, self.eval_route_mode = \
+            MODES.resolve(route_mode, step_route_modes, eval_route_mode, fixed)
         self.train_route_mode = self.route_mode = route_mode
-        self.eval_route_mode = eval_route_mode if not fixed else 'fixed'
 
         # -------- sub-networks: block l of copy k
         self.subnets = nn.ModuleList(
@@ -269,15 +252,7 @@ class ShareRoutes(BaseSearchSpace):
         self._searchable = route_mode in SEARCH_MODES
         self.fixed_architecture: Optional[RouteArchitecture] = None
         if fixed:
-            source = (architecture
-                      if isinstance(architecture, str) else 'architecture')
-            self.fix(RouteArchitecture.build(architecture), source)
-
-    @staticmethod
-    def _check_mode(mode: str, key: str) -> None:
-        if mode not in ROUTE_MODES:
-            raise ValueError(f'ShareRoutes.{key}: unknown route mode '
-                             f'{mode!r}; choose from {ROUTE_MODES}')
+            self.fix_configured(architecture, RouteArchitecture)
 
     def _own(self, key: str) -> int:
         return own_predecessor(key, self.tasks, self.num_subnets)
