@@ -25,7 +25,11 @@ def check_choice(value: T,
             keyed by the value).
     """
     if value not in choices:
-        shown = (tuple(choices) if isinstance(choices, (tuple, list))
-                 else tuple(sorted(choices)))
+        shown = tuple(choices)
+        if not isinstance(choices, (tuple, list)):
+            try:
+                shown = tuple(sorted(shown))
+            except TypeError:  # keys of mixed types: keep their order
+                pass
         raise error(f'{what} must be one of {shown}, got {value!r}')
     return value

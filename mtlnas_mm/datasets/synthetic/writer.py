@@ -157,7 +157,7 @@ def generate_dataset(out: str,
         (per-channel RGB mean of the train images, also saved as
         ``nyu_v2_mean.npy``).
     """
-    check_choice(layout, LAYOUTS, 'write_dataset: layout')
+    check_choice(layout, LAYOUTS, 'generate_dataset: layout')
     if num_train < 0 or num_test < 0:
         raise ValueError('image counts must be >= 0')
     counts = {'train': num_train, 'test': num_test}

@@ -62,6 +62,7 @@ SEARCH_MODES = ('sigmoid', 'relaxed', 'hard')
 BINARY_MARGIN = 0.05
 #: gate mode of each step of a search (MTL-NAS)
 DEFAULT_STEP_GATE_MODES = {ARCH_STEP: 'sigmoid', WEIGHT_STEP: 'relaxed'}
+#: the checks of the gate-mode arguments, with the defaults above
 MODES = SpaceModes('FusionEdges', 'gate', GATE_MODES, SEARCH_MODES,
                    'sigmoid', DEFAULT_STEP_GATE_MODES)
 
