@@ -1,6 +1,9 @@
-"""Helpers for the tests that run configs through mmengine's Runner."""
+"""Helpers for the tests that run configs through mmengine's Runner or
+the command-line tools."""
+import importlib.util
 import os.path as osp
 import time
+from types import ModuleType
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -14,6 +17,16 @@ from mtlnas_mm.utils import set_max_iters
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_SEARCH = 'configs/mtlnas/mtlnas_vgg-tiny_synthetic.py'
 CROP = (32, 32)
+
+
+def load_tool(path: str) -> ModuleType:
+    """Import a command-line tool, e.g. ``'tools/train.py'``, as a module
+    (its ``main(argv)`` runs it in-process)."""
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def generate_data(root: str, num_train: int = 16, num_test: int = 4) -> str:

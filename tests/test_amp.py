@@ -19,7 +19,6 @@ from mtlnas_mm.engine.optimizers import (BilevelOptimWrapperConstructor,
                                          accelerator_available)
 from test_engine_bilevel import ToySearchModel, _batch
 
-torch.set_num_threads(1)
 ON_CPU = not accelerator_available()
 cpu_only = pytest.mark.skipif(not ON_CPU, reason='the CPU substitute')
 

@@ -244,7 +244,7 @@ def test_benchmark_official_checkout(tmp_path):
 # ----------------------------------------------------------------------
 # the scaling tool
 # ----------------------------------------------------------------------
-def test_scaling_task_sets():
+def test_scaling_task_sets(mmseg_scope):
     """2 / 3 / 5 tasks: the config's seg + normals, the depth head of the
     shipped three-task config (with the backbone's decoder widths), then
     copies under new names; the search space builds T (T - 1) x 24
@@ -260,20 +260,16 @@ def test_scaling_task_sets():
     big = benchmark_scaling.scaled_config('vgg16', 3).model.network.tasks
     assert big.depth.head.decoder.in_channels == 512
     assert big.depth.head.decoder.num_classes == 1
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmseg')
     cfg = benchmark_scaling.scaled_config('vgg-tiny', 5)
     model = benchmark.build_model(cfg.model, torch.device('cpu'))
     assert len(model.search_space.edges) == 5 * 4 * 24
     assert list(model.network.heads) == benchmark_scaling.task_names(5)
 
 
-def test_scaling_flop_count_is_exact():
+def test_scaling_flop_count_is_exact(mmseg_scope):
     """The FLOP model's count on fake tensors equals FlopCounterMode's
     count of a real forward."""
-    from mmengine.registry import init_default_scope
     from torch.utils.flop_counter import FlopCounterMode
-    init_default_scope('mmseg')
     cfg = benchmark_scaling.scaled_config('vgg-tiny', 3)
     model = benchmark.build_model(cfg.model, torch.device('cpu'))
     model.set_step('arch')

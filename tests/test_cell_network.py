@@ -11,7 +11,6 @@ from mmseg.registry import MODELS
 from mtlnas_mm.structures import (PRIMITIVES, CellArchitecture, edge_offset,
                                   load_architecture)
 
-torch.set_num_threads(1)
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NET_CFG = 'configs/_base_/models/mtnas-tiny_cells_seg_normal.py'
 

@@ -1,6 +1,7 @@
 """Checkpoints load with torch's ``weights_only`` unpickler: mmengine's runner
 checkpoints load and resume, a checkpoint whose pickle runs code is refused
-on every loading path of the runner."""
+on every loading path of the runner, and every failed load names the
+file."""
 import io
 import os
 import os.path as osp
@@ -14,7 +15,8 @@ from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.utils import history_buffer_method
+from mtlnas_mm.utils import (CheckpointLoadError, CheckpointRefusedError,
+                             history_buffer_method)
 from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
 
 BASELINE = 'configs/baselines/nddr_vgg-tiny_synthetic.py'
@@ -110,9 +112,34 @@ def test_checkpoint_that_runs_code_is_refused(data_root, tmp_path):
         'load_checkpoint': lambda: load_checkpoint(runner.model, evil),
     }
     for name, load in loads.items():
-        with pytest.raises(pickle.UnpicklingError, match='exec'):
+        # the error names the file and keeps torch's reason
+        with pytest.raises(CheckpointRefusedError,
+                           match=f'{evil}: refused by torch.*exec') as err:
             load()
+        assert isinstance(err.value, pickle.UnpicklingError)
         assert not osp.exists(marker), name
+
+
+def test_unreadable_checkpoint_names_the_file(data_root, tmp_path):
+    """A truncated checkpoint, given as ``load_from`` or to ``init_from``,
+    fails with an error naming the file; a missing one keeps mmengine's
+    FileNotFoundError."""
+    good = str(tmp_path / 'good.pth')
+    torch.save({'state_dict': {'w': torch.ones(3)}}, good)
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(good, 'rb') as f:
+        data = f.read()
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    with pytest.raises(CheckpointLoadError,
+                       match=f'{truncated}: not a readable torch checkpoint'):
+        CheckpointLoader.load_checkpoint(truncated, map_location='cpu')
+    cfg = tiny_cfg(BASELINE, str(tmp_path / 'work'), data_root, iters=1)
+    cfg.model.init_from = dict(seg=dict(checkpoint=truncated))
+    with pytest.raises(CheckpointLoadError, match='truncated.pth'):
+        Runner.from_cfg(cfg).train()
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'missing.pth'))
 
 
 def test_only_history_buffer_statistics_pass_the_getattr_stand_in(tmp_path):

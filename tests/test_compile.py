@@ -18,7 +18,6 @@ from torch._dynamo.testing import CompileCounter
 import mtlnas_mm  # noqa: F401
 from test_engine_bilevel import ToySearchModel, _batch, _constructor
 
-torch.set_num_threads(1)
 needs_compiler = pytest.mark.skipif(
     shutil.which('g++') is None and shutil.which('clang++') is None,
     reason="inductor's CPU backend needs a C++ compiler")

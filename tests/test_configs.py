@@ -5,7 +5,6 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
@@ -24,11 +23,10 @@ def test_configs_are_found():
 
 
 @pytest.mark.parametrize('config', CONFIGS)
-def test_config_builds_model(config):
+def test_config_builds_model(config, mmseg_scope):
     cfg = Config.fromfile(osp.join(ROOT, config))
     assert cfg.default_scope == 'mmseg'
     assert cfg.custom_imports['imports'] == ['mtlnas_mm']
-    init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
     if cfg.model.type == 'EncoderDecoder':  # mmseg's own reference
         assert type(model.backbone).__name__ == 'VGGLargeFOV'

@@ -10,7 +10,6 @@ from mtlnas_mm.structures import (PRIMITIVES, CellArchitecture, CellGenotype,
                                   SpaceGenotype, derive_cell, edge_offset,
                                   num_cell_edges)
 
-torch.set_num_threads(1)
 C = 4
 
 

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import init_default_scope
 
 from mmseg.registry import DATASETS
 
@@ -22,6 +21,8 @@ PIPELINE = [
     dict(type='LoadDepthMap'),
     dict(type='PackMultiTaskInputs'),
 ]
+
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
 LISTS = dict(seg_list='list/training_seg.txt',
              normal_list='list/training_normal_mask.txt')
 
@@ -36,7 +37,6 @@ def data_root_copy(data_synth_root, tmp_path):
 
 def nddr(root, **kwargs):
     # configs run under default_scope='mmseg'; the pipeline is built there
-    init_default_scope('mmseg')
     cfg = dict(type='NYUv2MultiTaskDataset', data_root=root,
                pipeline=PIPELINE, with_depth=True, split='train')
     cfg.update(kwargs)

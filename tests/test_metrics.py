@@ -10,7 +10,6 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric, Evaluator
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
 
@@ -24,8 +23,9 @@ from mtlnas_mm.evaluation import (MultiTaskEvaluator, PooledDepthMetric,
 from mtlnas_mm.structures.task_fields import TASK_KINDS
 from runner_utils import ROOT
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 # configs run with default_scope='mmseg'; Evaluator builds metrics there
-init_default_scope('mmseg')
 
 
 def normals_at_angles(angles_deg, invalid=0):

@@ -86,7 +86,9 @@ def test_convert_and_load(source, tmp_path):
         k for k in state if not k.startswith('backbone.features.'))
 
     torch.manual_seed(0)
-    fresh_heads = single_task_network().heads.state_dict()
+    fresh = single_task_network()
+    fresh.init_weights()  # the same random init as ``net``'s below
+    fresh_heads = fresh.heads.state_dict()
     torch.manual_seed(0)
     net = single_task_network(
         {t: dict(checkpoint=dst, with_head=False) for t in TASKS})

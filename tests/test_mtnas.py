@@ -16,7 +16,6 @@ from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
 from mtlnas_mm.structures import CellArchitecture
 from test_cell_network import PRETRAINED, network_cfg
 
-torch.set_num_threads(1)
 
 
 def _network(**backbone):

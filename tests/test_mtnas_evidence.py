@@ -9,7 +9,6 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
@@ -19,7 +18,8 @@ from mtlnas_mm.structures import (CellArchitecture, SpaceGenotype,
 from mtlnas_mm.utils import model_complexity, set_stage_genotype
 from runner_utils import ROOT, generate_data, tiny_cfg
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 RESNET = 'configs/baselines/multiple_resnet18-narrow_synthetic.py'
 RETRAIN = 'configs/mtnas/mtnas_cells-tiny_synthetic_stage3-retrain.py'
 START = 'configs/mtnas/genotypes/start_backbone.json'
@@ -50,7 +50,6 @@ def test_resnet_baseline_is_a_shared_resnet_of_the_mtnas_flops(tmp_path):
     """The narrow ResNetV1c-18: one trunk for both heads, output stride 8
     (12x16 features and logits of a 96x128 image) and FLOPs within 25 %
     of a derived tiny MTNAS network's."""
-    init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(ROOT, RESNET))
     model = MODELS.build(cfg.model).eval()
     assert type(model.backbone).__name__ == 'ResNetV1c'
@@ -113,7 +112,6 @@ def _demo_results(path, tmp_path):
     """A tools/demo.py-like results file: the MTL-NAS architecture of the
     tiny search model, the single-task pair and a derived row 10 % worse
     in mIoU."""
-    init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(ROOT,
                                    'configs/mtlnas/mtlnas_vgg-tiny_'
                                    'synthetic.py'))

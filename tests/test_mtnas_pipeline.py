@@ -9,7 +9,6 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
@@ -20,7 +19,6 @@ from mtlnas_mm.utils import set_stage_genotype
 from runner_utils import (ROOT, assert_resumed_run_equal, generate_data,
                           load_state, tiny_cfg)
 
-torch.set_num_threads(1)
 STAGES = ['configs/mtnas/mtnas_cells-tiny_synthetic_stage1-branches.py',
           'configs/mtnas/mtnas_cells-tiny_synthetic_stage2-backbone.py',
           'configs/mtnas/mtnas_cells-tiny_synthetic_stage3-retrain.py']
@@ -121,8 +119,7 @@ MTNAS_CONFIGS = sorted(
 
 
 @pytest.mark.parametrize('config', MTNAS_CONFIGS)
-def test_mtnas_config_builds_model(config, tmp_path):
-    init_default_scope('mmseg')
+def test_mtnas_config_builds_model(config, tmp_path, mmseg_scope):
     cfg = Config.fromfile(osp.join(ROOT, config))
     if 'nyuv2' in config:
         # the synthetic release stage with NYUv2's data: same model,

@@ -7,18 +7,18 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
 from runner_utils import ROOT, TINY_SEARCH
+
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
 LR, WD = 1e-3, 2.5e-4
 
 
 def _build(config):
     cfg = Config.fromfile(osp.join(ROOT, config))
-    init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
     return model, build_optim_wrapper(model, cfg.optim_wrapper)
 
@@ -83,7 +83,6 @@ def test_vgg16_baseline_recipe_lrs(name):
 def test_unmatched_custom_key_is_an_error():
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/baselines/single-task_vgg-tiny_synthetic.py'))
-    init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
     cfg.optim_wrapper.paramwise_cfg.custom_keys['neck'] = dict(lr_mult=100.)
     with pytest.raises(KeyError, match=r"\['neck'\] match no parameter"):

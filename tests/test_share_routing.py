@@ -10,7 +10,6 @@ from mmseg.registry import MODELS
 from mtlnas_mm.models import ShareRoutes
 from mtlnas_mm.structures import RouteArchitecture
 
-torch.set_num_threads(1)
 TASKS = ['a', 'b']
 
 

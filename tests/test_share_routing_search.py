@@ -10,7 +10,6 @@ from mtlnas_mm.datasets.correlated_regression import correlated_regression
 from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
 from mtlnas_mm.models import ShareRouting
 
-torch.set_num_threads(1)
 TASKS = ['t1', 't2']
 
 

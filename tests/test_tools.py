@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from runner_utils import ROOT, TINY_SEARCH, generate_data
+from runner_utils import ROOT, TINY_SEARCH, generate_data, load_tool
 
 
 def _tool(name, *args):
@@ -63,35 +63,8 @@ def test_tools_name_missing_files(tmp_path):
     assert 'checkpoint file' in proc.stderr and 'nope.pth' in proc.stderr
 
 
-def test_demo_never_writes_into_a_data_root_it_did_not_create(tmp_path):
-    """A real data set lacking the generated lists (here: a fake NYUv2
-    copy) is refused with a message; every file there stays untouched."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'demo', osp.join(ROOT, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    real = tmp_path / 'nyu_v2'
-    (real / 'list').mkdir(parents=True)
-    lists = {'list/training_seg.txt': 'img/1.png label/1.png\n',
-             'list/testing_seg.txt': 'img/2.png label/2.png\n'}
-    for name, text in lists.items():
-        (real / name).write_text(text)
-    before = sorted(p.relative_to(real) for p in real.rglob('*'))
-    with pytest.raises(SystemExit, match='not created by the demo'):
-        demo.ensure_data(str(real), 2, 1)
-    assert sorted(p.relative_to(real) for p in real.rglob('*')) == before
-    for name, text in lists.items():
-        assert (real / name).read_text() == text
-
-
 def test_compare_seeds_mean_and_std_by_hand():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'compare_seeds',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'compare_seeds.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/analysis_tools/compare_seeds.py')
     runs = {'a': [dict(mIoU=10.0, mean=30.0), dict(mIoU=14.0, mean=32.0),
                   dict(mIoU=12.0, mean=31.0)],
             'b': [dict(mIoU=20.0, mean=20.0), dict(mIoU=20.0, mean=22.0),
@@ -130,31 +103,25 @@ def test_set_weight_lr_plain_and_bilevel_configs():
         'backbone.edges']['lr_mult'] == 100
 
 
-def test_output_dirs_are_claimed_never_taken(tmp_path):
-    """Tools write only into directories they created (or empty ones, then
-    marked): a user's folder is refused with nothing written; a directory a
-    tool created before is reused (resume)."""
-    import os
+def _arch_with_layer(path, layer):
+    """A fusion-edge architecture file whose one edge uses ``layer``."""
+    from mtlnas_mm.structures import Architecture, Edge
+    edge = Edge('normal', layer, 'seg', layer)
+    Architecture([edge], [edge]).dump(path)
+    return path
 
-    from mtlnas_mm.utils import OUTPUT_MARKER, claim_output_dir
-    new = tmp_path / 'new' / 'out'
-    claim_output_dir(str(new), 'tool')
-    assert (new / OUTPUT_MARKER).is_file()
-    (new / 'result.json').write_text('{}')
-    claim_output_dir(str(new), 'tool')  # its own output: reused
-    assert (new / 'result.json').read_text() == '{}'
-    user = tmp_path / 'docs'
-    user.mkdir()
-    (user / 'notes.md').write_text('mine')
-    with pytest.raises(SystemExit, match='not created by a mtlnas_mm tool'):
-        claim_output_dir(str(user), 'tool')
-    assert os.listdir(user) == ['notes.md']
-    assert (user / 'notes.md').read_text() == 'mine'
-    empty = tmp_path / 'empty'
-    empty.mkdir()
-    claim_output_dir(str(empty), 'tool')
-    assert (empty / OUTPUT_MARKER).is_file()
-    afile = tmp_path / 'afile'
-    afile.write_text('x')
-    with pytest.raises(SystemExit, match='not a directory'):
-        claim_output_dir(str(afile), 'tool')
+
+def test_visualize_arch_checks_the_file_against_the_config(tmp_path,
+                                                            capsys):
+    """With --config the file must be an architecture of that config's
+    search space (the tiny VGG has 13 layers); without it the tool says
+    the file was not checked."""
+    tool = load_tool('tools/analysis_tools/visualize_arch.py')
+    bad = _arch_with_layer(str(tmp_path / 'bad.json'), 41)
+    with pytest.raises(ValueError, match='bad.json: edge seg.41->normal.41 '
+                       'uses layer 41 of 13'):
+        tool.main([bad, '--config', TINY_SEARCH, '--out-dir',
+                   str(tmp_path / 'bad_pics')])
+    assert not osp.exists(tmp_path / 'bad_pics')
+    tool.main([bad, '--out-dir', str(tmp_path / 'pics')])
+    assert 'not checked against a search space' in capsys.readouterr().err

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from mmengine.registry import init_default_scope
 
 from mmseg.registry import TRANSFORMS
 
@@ -158,8 +157,7 @@ def test_pillow_resize_of_a_depth_map():
         resize(res)
 
 
-def test_random_resize_builds_normal_aware_resize():
-    init_default_scope('mmseg')
+def test_random_resize_builds_normal_aware_resize(mmseg_scope):
     rr = TRANSFORMS.build(
         dict(type='RandomResize', scale=(64, 48), ratio_range=(0.5, 1.5),
              resize_type='NormalAwareResize', keep_ratio=True))
@@ -176,8 +174,7 @@ def test_random_resize_builds_normal_aware_resize():
 
 
 # ------------------------------------------------------------ crop / pad
-def test_mmseg_random_crop_keeps_invalid_markers():
-    init_default_scope('mmseg')
+def test_mmseg_random_crop_keeps_invalid_markers(mmseg_scope):
     res = make_results(h=24, w=32)
     ref = copy.deepcopy(res)
     np.random.seed(3)

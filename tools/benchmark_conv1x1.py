@@ -33,6 +33,7 @@ if REPO not in sys.path:
 
 from mtlnas_mm.models.layers.conv1x1 import (  # noqa: E402
     _onednn, onednn_input_grad, weight_grad)
+from mtlnas_mm.utils import claim_output_file  # noqa: E402
 
 #: (name, C_in, C_out, stride) of the VGG-16 LargeFOV pair's 1x1 convs;
 #: fusion ops of block b: 64 / 128 / 256 / 512 / 512 channels, at most
@@ -65,7 +66,11 @@ def main(argv=None) -> dict:
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out', default=None)
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --out file')
     args = parser.parse_args(argv)
+    if args.out:  # refused before measuring
+        claim_output_file(args.out, 'benchmark_conv1x1.py', args.overwrite)
     torch.set_num_threads(args.threads)
     h, w = args.size
     rows: List[dict] = []

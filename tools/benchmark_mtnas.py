@@ -265,6 +265,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (default: torch default)')
     parser.add_argument('--out', default=None, help='write the JSON here')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing output files')
     parser.add_argument('--merge', nargs='+', metavar='RESULT',
                         help='measure nothing: join these results and fit '
                         'over all their records')
@@ -273,17 +275,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write(result: dict, out: Optional[str]) -> None:
+def write(result: dict, out: Optional[str], overwrite: bool = False) -> None:
     """The JSON to stdout and, if given, to ``out``."""
     from mtlnas_mm.utils import write_json_report
-    write_json_report(result, out)
+    write_json_report(result, out, 'benchmark_mtnas.py', overwrite)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    if args.out and not args.child:  # refused before measuring
+        from mtlnas_mm.utils import claim_output_file
+        claim_output_file(args.out, 'benchmark_mtnas.py', args.overwrite)
     if args.merge:
         result = merge(args.merge)
-        write(result, args.out)
+        write(result, args.out, args.overwrite)
         return result
     if args.child:
         import torch
@@ -335,7 +340,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         records=records,
         fit=fit_memory(records),
         wall_s=time.time() - started)
-    write(result, args.out)
+    write(result, args.out, args.overwrite)
     return result
 
 

@@ -5,19 +5,24 @@
 """
 import argparse
 import os.path as osp
+from typing import Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
-from mtlnas_mm.utils import (enable_amp, finalize_tool_cfg,
+from mtlnas_mm.utils import (claim_work_dir, enable_amp, finalize_tool_cfg,
                              init_cpu_distributed, parse_tool_args)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train / search a model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--work-dir',
+        help='the dir to save logs and models: a new or empty dir, or one '
+        'this project wrote (then reused); any other existing dir is '
+        'refused')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -31,7 +36,7 @@ def parse_args() -> argparse.Namespace:
         help='mixed precision: every OptimWrapper (both of a search) '
         'becomes AmpOptimWrapper with dynamic loss scaling; float16 on a '
         'GPU, bfloat16 on a CPU-only machine')
-    return parse_tool_args(parser)
+    return parse_tool_args(parser, argv)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
@@ -52,9 +57,10 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
     cfg = build_cfg(args)
+    claim_work_dir(cfg.work_dir, 'train.py', resume=args.resume is not None)
     # CPU-only machines: gloo DDP, initialised here instead of by mmengine
     init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)

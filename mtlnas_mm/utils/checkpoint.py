@@ -34,18 +34,31 @@ before and after a resume, with validation metrics; see
   ``HistoryBuffer``'s four statistics methods and refuses every other call.
 
 The registration is additive: it allows these data classes and nothing
-else, and every other global still makes the load fail.  Python's and
+else, and every other global still makes the load fail.
+
+:func:`register_checkpoint_loader` (also called by ``import mtlnas_mm``)
+registers, through mmengine's own extension point
+(``CheckpointLoader.register_scheme``), a local-file loader that calls
+mmengine's ``load_from_local`` unchanged and only rewrites its errors so
+that they name the file and the reason: a refused pickle raises
+:class:`CheckpointRefusedError` (still a ``pickle.UnpicklingError``; the
+refused code never ran), an unreadable file (truncated, not a torch file)
+:class:`CheckpointLoadError`.  Runner ``load_from`` / ``resume``,
+``load_checkpoint``, ``Pretrained`` ``init_cfg`` and ``init_from`` all load
+through it.  Python's and
 torch's RNG states are tuples of ints and byte tensors, which torch allows
 by default.  A checkpoint holding other objects fails with
 ``Unsupported global: ...``; add the named class with
 ``torch.serialization.add_safe_globals`` only if it cannot execute code.
 """
+import os.path as osp
 import pickle
-from typing import Any, Callable, List, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
@@ -108,3 +121,58 @@ def register_checkpoint_safe_globals() -> None:
     ``import mtlnas_mm``.
     """
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
+
+
+class CheckpointLoadError(RuntimeError):
+    """A checkpoint file could not be read; the message names the file."""
+
+
+class CheckpointRefusedError(CheckpointLoadError, pickle.UnpicklingError):
+    """``weights_only`` loading refused a checkpoint's pickle (a global
+    that is not an allowed data class); nothing in it was executed."""
+
+
+def _unpickler_reason(err: Exception) -> str:
+    """The sentence of torch's weights_only error that names the refused
+    global (torch's message around it suggests turning the safety off)."""
+    text = str(err)
+    for line in text.splitlines():
+        if 'Unsupported global' in line or 'not allowed' in line:
+            return line.strip().split('. Please use')[0].rstrip('.') + '.'
+    return text.strip().splitlines()[-1] if text.strip() else repr(err)
+
+
+def load_local_checkpoint(filename: str,
+                          map_location: Optional[Any] = None) -> Any:
+    """mmengine's ``load_from_local`` with errors that name the file.
+
+    Raises:
+        FileNotFoundError: no such file (mmengine's own message).
+        CheckpointRefusedError: ``weights_only`` refused the pickle.
+        CheckpointLoadError: any other failure to read the file.
+    """
+    try:
+        return load_from_local(filename, map_location)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as err:
+        raise CheckpointRefusedError(
+            f'{osp.expanduser(filename)}: refused by torch\'s weights_only '
+            'loading, nothing in it was run. The file holds an object that '
+            'is not an allowed data class (only tensors, containers and '
+            'the classes of mmengine\'s runner checkpoints are); load only '
+            f'checkpoints whose origin you trust. {_unpickler_reason(err)}'
+        ) from err
+    except Exception as err:
+        raise CheckpointLoadError(
+            f'{osp.expanduser(filename)}: not a readable torch checkpoint '
+            f'(truncated, corrupt or another format): '
+            f'{type(err).__name__}: {err}') from err
+
+
+def register_checkpoint_loader() -> None:
+    """Make :func:`load_local_checkpoint` mmengine's loader of local paths
+    (prefix ``''``; other schemes, e.g. ``http://``, keep mmengine's).
+    Idempotent.  Called by ``import mtlnas_mm``."""
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_checkpoint, force=True)

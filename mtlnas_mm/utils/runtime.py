@@ -1,27 +1,15 @@
 """Small helpers shared by the command-line tools."""
 import argparse
-import json
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 
-def write_json_report(result: dict, out: Optional[str]) -> str:
-    """Print ``result`` as indented JSON and, if ``out`` is given, write
-    the same text there (creating its folder); returns the text.  The
-    report format of the benchmark tools."""
-    text = json.dumps(result, indent=2)
-    print(text)
-    if out:
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        with open(out, 'w') as f:
-            f.write(text + '\n')
-    return text
-
-
-def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+def parse_tool_args(parser: argparse.ArgumentParser,
+                    argv: Optional[Sequence[str]] = None
+                    ) -> argparse.Namespace:
     """Add the arguments every mmseg tool has (``--cfg-options``,
     ``--launcher``, ``--local-rank``), parse, and export ``LOCAL_RANK``."""
     parser.add_argument(
@@ -35,7 +23,7 @@ def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -68,36 +56,6 @@ def name_run(cfg: Config, name: str) -> Config:
     if cfg.get('visualizer') is not None:
         cfg.visualizer.name = name
     return cfg
-
-
-#: written by the project's tools into an output directory they created:
-#: the only directories they (re)write into
-OUTPUT_MARKER = '.mtlnas_mm_output'
-
-
-def claim_output_dir(path: str, tool: str) -> str:
-    """Return ``path`` as an output directory ``tool`` may write into.
-
-    A new (or empty) directory is created and marked with
-    :data:`OUTPUT_MARKER`; a directory marked before (a previous run of a
-    project tool, e.g. to resume) is reused; any other existing directory
-    is refused before anything is written, so a tool pointed at a folder of
-    the user's by mistake (``docs/``, a dataset) leaves it untouched.
-    """
-    marker = osp.join(path, OUTPUT_MARKER)
-    if osp.isdir(path) and not osp.isfile(marker) and os.listdir(path):
-        raise SystemExit(
-            f'{tool}: {path} exists and was not created by a mtlnas_mm tool '
-            f'(no {OUTPUT_MARKER} in it); nothing was written. Choose a new '
-            'directory, or remove this one if it is an old output.')
-    if osp.exists(path) and not osp.isdir(path):
-        raise SystemExit(f'{tool}: {path} exists and is not a directory')
-    os.makedirs(path, exist_ok=True)
-    if not osp.isfile(marker):
-        with open(marker, 'w') as f:
-            f.write(f'written by {tool} (mtlnas_mm); safe to delete with '
-                    'the outputs\n')
-    return path
 
 
 def use_fixed_architecture(cfg: Config, arch_file: str,

@@ -164,7 +164,8 @@ from mtlnas_mm.engine.optimizers import \
 from mtlnas_mm.models.layers.conv1x1 import conv1x1_backend  # noqa: E402
 from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP  # noqa: E402
 from mtlnas_mm.structures import Architecture  # noqa: E402
-from mtlnas_mm.utils import write_json_report  # noqa: E402
+from mtlnas_mm.utils import (claim_output_file,  # noqa: E402
+                             write_json_report)
 
 CONFIGS = {
     'vgg16': dict(
@@ -868,6 +869,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument('--markdown', default=None,
                         help='write the markdown tables of the result here')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing output files')
     parser.add_argument('--only', nargs='+', default=None,
                         help='run only these cases (name or kind:name, e.g. '
                         'train:search_iter official:search_iter '
@@ -1355,6 +1358,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.repeats < 1:
         raise SystemExit('--repeats must be >= 1')
+    for path in (args.out, args.markdown):  # refused before measuring
+        if path:
+            claim_output_file(path, 'benchmark.py', args.overwrite)
     # stdout carries the JSON only: mmengine logs (init_weights reports ...)
     # go to stderr, below WARNING not at all
     with contextlib.redirect_stdout(sys.stderr):
@@ -1415,7 +1421,7 @@ def main(argv=None) -> dict:
         result['note'] = args.note
     result.update(summarise(cases, args.backbone))
     result['wall_s'] = time.time() - started
-    write_json_report(result, args.out)
+    write_json_report(result, args.out, 'benchmark.py', args.overwrite)
     table = markdown(result)
     log(table)
     for line in target_lines(result):

@@ -499,6 +499,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='print the plan and measure nothing')
     parser.add_argument('--out', default=None, help='write the JSON here')
     parser.add_argument('--plot', default=None, help='write the plot here')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing output files')
     parser.add_argument('--merge', nargs='+', metavar='RESULT',
                         help='measure nothing: join these results')
     parser.add_argument('--note', default=None,
@@ -508,10 +510,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write(result: dict, out: Optional[str], plot_path: Optional[str]) -> None:
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse existing output files before anything is measured."""
+    from mtlnas_mm.utils import claim_output_file
+    for path in (args.out, args.plot):
+        if path:
+            claim_output_file(path, 'benchmark_scaling.py', args.overwrite)
+
+
+def write(result: dict, out: Optional[str], plot_path: Optional[str],
+          overwrite: bool = False) -> None:
     """The JSON to stdout and ``out``, the picture to ``plot_path``."""
     from mtlnas_mm.utils import write_json_report
-    write_json_report(result, out)
+    write_json_report(result, out, 'benchmark_scaling.py', overwrite)
     if plot_path:
         plot(result, plot_path)
 
@@ -556,11 +567,13 @@ def log_point(p: dict) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    if not args.child:
+        check_outputs(args)
     if args.merge:
         result = merge(args.merge)
         if args.note:
             result['note'] = args.note
-        write(result, args.out, args.plot)
+        write(result, args.out, args.plot, args.overwrite)
         return result
     import torch
     if args.threads:
@@ -642,7 +655,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.note:
         result['note'] = args.note
     result['wall_s'] = time.time() - started
-    write(result, args.out, args.plot)
+    write(result, args.out, args.plot, args.overwrite)
     return result
 
 

@@ -17,7 +17,6 @@ compare models by the mean and the spread over seeds.  Prints one table
 """
 import argparse
 import json
-import os
 import os.path as osp
 import statistics
 import time
@@ -27,7 +26,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.utils import name_run, set_max_iters
+from mtlnas_mm.utils import (claim_output_dir, claim_output_file, name_run,
+                             set_max_iters)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,6 +41,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='shorten / lengthen every schedule')
     parser.add_argument('--out', default=None,
                         help='JSON file (default: WORK_DIR/results.json)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --out file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='applied to every config, xxx=yyy format')
     args = parser.parse_args(argv)
@@ -111,6 +113,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     for config in args.configs:
         if not osp.isfile(config):
             raise FileNotFoundError(f'config file {config} does not exist')
+    claim_output_dir(args.work_dir, 'compare_seeds.py')
+    if args.out:  # refused before any run
+        claim_output_file(args.out, 'compare_seeds.py', args.overwrite)
     runs: Dict[str, List[Dict[str, float]]] = {n: [] for n in names}
     for seed in args.seeds:
         for name, config in zip(names, args.configs):
@@ -121,7 +126,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
     summary = summarize(runs)
     print(table(summary))
     out = args.out or osp.join(args.work_dir, 'results.json')
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:
         json.dump(dict(seeds=args.seeds, configs=dict(zip(names,
                                                           args.configs)),

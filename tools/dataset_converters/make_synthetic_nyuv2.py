@@ -24,11 +24,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 from mtlnas_mm.datasets.synthetic import (LAYOUTS, benchmark,  # noqa: E402
                                           generate_dataset, render_sample)
 from mtlnas_mm.datasets.synthetic.preview import save_strip  # noqa: E402
+from mtlnas_mm.utils import claim_output_file  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--out', required=True, help='output folder (data root)')
+    p.add_argument('--out', required=True,
+                   help='output folder (data root): a new or empty folder, '
+                   'or one this tool generated before; any other existing '
+                   'folder is refused')
     p.add_argument('--num-train', type=int, default=100)
     p.add_argument('--num-test', type=int, default=20)
     p.add_argument('--height', type=int, default=240)
@@ -41,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='processes (the output does not depend on it)')
     p.add_argument('--benchmark', action='store_true',
                    help='time rendering (+ PNG encoding) on one core first')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --preview file')
     p.add_argument('--benchmark-images', type=int, default=40)
     p.add_argument('--preview', default=None,
                    help='also write a picture strip of the first 3 test '
@@ -53,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.preview:  # refused before anything is rendered
+        claim_output_file(args.preview, 'make_synthetic_nyuv2.py',
+                          args.overwrite, 'preview')
     if args.benchmark:
         cv2.setNumThreads(1)
         res = benchmark(args.benchmark_images, args.height, args.width,
@@ -62,7 +71,6 @@ def main(argv=None) -> None:
               f'render {res["render_images_per_s"]:.1f} images/s, '
               f'render + PNG encode {res["total_images_per_s"]:.1f} '
               'images/s')
-    os.makedirs(args.out, exist_ok=True)
     if args.num_train or args.num_test:
         stats = generate_dataset(args.out, args.num_train, args.num_test,
                                  args.height, args.width, args.seed,

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from mtlnas_mm.structures.choices import check_choice
+from mtlnas_mm.utils.output import claim_output_dir
 from ..nyuv2 import NYU40_TO_NYU13
 from ..transforms.loading import encode_normal_png
 from .image_label import dominant_object_label
@@ -150,7 +151,10 @@ def generate_dataset(out: str,
     """Render and write a synthetic NYUv2 data set.
 
     Image ``i`` of a split depends only on ``(seed, split, i)``, so the
-    output does not depend on ``workers``.
+    output does not depend on ``workers``.  ``out`` is claimed first
+    (:func:`~mtlnas_mm.utils.claim_output_dir`): a new or empty directory,
+    or one a project tool generated before; an existing data set of the
+    user's is refused with nothing written.
 
     Returns:
         dict: ``num_images``, ``seconds``, ``images_per_s`` and ``mean``
@@ -161,6 +165,7 @@ def generate_dataset(out: str,
     if num_train < 0 or num_test < 0:
         raise ValueError('image counts must be >= 0')
     counts = {'train': num_train, 'test': num_test}
+    claim_output_dir(out, 'generate_dataset')
     _make_dirs(out, layout, list(counts))
     jobs = [(out, seed, split, i, height, width, layout)
             for split, n in counts.items() for i in range(n)]

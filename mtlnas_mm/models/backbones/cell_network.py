@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleDict, ModuleList
 from torch import Tensor
 
 from mmseg.models.utils import resize
@@ -176,7 +176,7 @@ class CellDecoderBranch(BaseModule):
         width = steps * channels
         self.out_channels = width
         self.cells_per_level = cells_per_level
-        self.laterals = nn.ModuleList([
+        self.laterals = ModuleList([
             nn.Sequential(*_conv_norm(c, width, 1, 1, norm_cfg))
             for c in self.in_channels
         ])
@@ -253,7 +253,7 @@ class CellMultiTaskBackbone(BaseModule):
             raise KeyError(f'CellMultiTaskBackbone.overrides: unknown '
                            f'task(s) {unknown}; tasks: {self.tasks}')
         self.trunk = CellTrunk(**dict(trunk or {}))
-        self.branches = nn.ModuleDict()
+        self.branches = ModuleDict()
         for t in self.tasks:
             cfg = copy.deepcopy(dict(branch or {}))
             cfg.update(copy.deepcopy(dict(overrides.get(t) or {})))

@@ -2,7 +2,7 @@
 from typing import Optional, Sequence
 
 import torch.nn as nn
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleList
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -49,7 +49,7 @@ class StagedMLP(StagedBackboneMixin, BaseModule):
         self.out_indices = ((num_blocks - 1, ) if out_indices is None else
                             tuple(out_indices))
         widths = [int(in_channels)] + self.layer_channels
-        self.layers = nn.ModuleList(
+        self.layers = ModuleList(
             nn.Sequential(nn.Linear(c_in, c_out), nn.ReLU(inplace=True))
             for c_in, c_out in zip(widths, widths[1:]))
 

@@ -2,8 +2,7 @@
 import copy
 from typing import Dict, Optional, Sequence, Tuple
 
-import torch.nn as nn
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleDict
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -53,7 +52,7 @@ class TaskColumns(BaseModule):
         if unknown:
             raise KeyError(f'TaskColumns.overrides: unknown task(s) '
                            f'{unknown}; tasks: {self.tasks}')
-        self.columns = nn.ModuleDict({
+        self.columns = ModuleDict({
             t: MODELS.build(self._column_cfg(backbone, overrides.get(t)))
             for t in self.tasks
         })

@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import ModuleList
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -65,7 +66,7 @@ class MixedOp(nn.Module):
     def __init__(self, channels: int, stride: int,
                  norm_cfg: Optional[dict] = None) -> None:
         super().__init__()
-        self.ops = nn.ModuleList(
+        self.ops = ModuleList(
             [build_op(name, channels, stride, norm_cfg)
              for name in PRIMITIVES])
 
@@ -106,7 +107,7 @@ class SearchCell(nn.Module):
             self.preprocess0 = ReLUConvBN(c_prev_prev, channels, 1, 1,
                                           norm_cfg)
         self.preprocess1 = ReLUConvBN(c_prev, channels, 1, 1, norm_cfg)
-        self.edges = nn.ModuleList()
+        self.edges = ModuleList()
         for node in range(steps):
             for i in range(2 + node):
                 stride = 2 if reduction and i < 2 else 1
@@ -200,7 +201,7 @@ class DartsCellSpace(BaseSearchSpace):
             raise ValueError(f'DartsCellSpace({space_name}): no cells')
         self.space_name = space_name
         self.steps = int(steps)
-        self.cells = nn.ModuleList([
+        self.cells = ModuleList([
             SearchCell(steps=self.steps, norm_cfg=norm_cfg, **dict(c))
             for c in cells
         ])

@@ -39,6 +39,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmengine.model import ModuleDict
 from torch import Tensor
 from torch.distributions import Bernoulli, RelaxedBernoulli
 
@@ -175,11 +176,11 @@ class FusionEdges(BaseSearchSpace):
         # -------- fusion ops: one per (task, fusion layer)
         fusion = dict(type='nddr', init=(1.0, 0.0)) if fusion is None \
             else copy.deepcopy(dict(fusion))
-        self.fusions = nn.ModuleDict()
+        self.fusions = ModuleDict()
         #: per target node: candidate edges in slot order
         self._slots: Dict[Node, List[Edge]] = {}
         for t in self.tasks:
-            ops = nn.ModuleDict()
+            ops = ModuleDict()
             for i in self.fusion_layers:
                 incoming = [e for e in self.edges
                             if e.target_task == t and e.target_layer == i]

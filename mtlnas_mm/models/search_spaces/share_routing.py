@@ -74,6 +74,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import broadcast, is_distributed
+from mmengine.model import ModuleDict, ModuleList
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -211,7 +212,7 @@ class ShareRoutes(BaseSearchSpace):
         self.train_route_mode = self.route_mode = route_mode
 
         # -------- sub-networks: block l of copy k
-        self.subnets = nn.ModuleList(
+        self.subnets = ModuleList(
             MODELS.build(copy.deepcopy(dict(backbone))) for _ in range(k))
         first = self.subnets[0]
         if not isinstance(first, StagedBackboneMixin):
@@ -235,7 +236,7 @@ class ShareRoutes(BaseSearchSpace):
         self.route_logits = nn.Parameter(self._initial_logits(route_init))
         self.query_logits = nn.Parameter(
             torch.zeros(n, len(self.query_candidates)))
-        self.gates = nn.ModuleDict({
+        self.gates = ModuleDict({
             key.replace('.', '_'): _Gate(
                 self.out_channels[block_reads(key, self.num_layers)[0]], k,
                 embed_dims)

@@ -5,7 +5,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, ModuleDict
 from mmengine.structures import PixelData
 from torch import Tensor
 
@@ -111,7 +111,7 @@ class MultiTaskNetwork(BaseModel):
                              f'is supported, got {self.test_cfg.mode!r}')
         self.backbone = MODELS.build(fill_backbone_tasks(
             backbone, self.task_names, 'MultiTaskNetwork'))
-        self.heads = nn.ModuleDict({
+        self.heads = ModuleDict({
             t: MODELS.build(copy.deepcopy(tasks[t]['head']))
             for t in self.task_names
         })

@@ -5,7 +5,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, ModuleDict
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -47,7 +47,7 @@ class MultiTaskRegressor(BaseModel):
         ]
         self.backbone = MODELS.build(fill_backbone_tasks(
             backbone, self.task_names, 'MultiTaskRegressor'))
-        self.towers = nn.ModuleDict({
+        self.towers = ModuleDict({
             t: nn.Sequential(nn.Linear(in_channels, tower_channels),
                              nn.ReLU(inplace=True),
                              nn.Linear(tower_channels, 1))
