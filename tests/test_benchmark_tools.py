@@ -112,7 +112,7 @@ def test_benchmark_floor_arithmetic(tiny_result):
 
 
 def test_benchmark_targets(tiny_result):
-    """Each target of issue 15 with its value, limit and a pass / fail
+    """Each speed and memory target with its value, limit and a pass / fail
     boolean that agrees with them; the official ones are not judged
     without --official-root; the markdown prints every target."""
     result, _, table = tiny_result

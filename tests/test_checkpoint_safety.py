@@ -46,6 +46,7 @@ class ReachesRegistry:
         return getattr, (HistoryBuffer, 'register_statistics')
 
 
+@pytest.mark.slow
 def test_runner_checkpoint_loads_weights_only_and_resumes(data_root,
                                                           tmp_path):
     """A search checkpoint (message hub, optimizers, RNG states) needs the

@@ -142,6 +142,7 @@ def test_tiny_search_forward_of_both_steps_is_traced_once():
     _assert_same_run(eager, compiled, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 @needs_compiler
 @pytest.mark.timeout(900)
 def test_inductor_compiled_toy_search_equals_eager():

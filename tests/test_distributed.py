@@ -26,6 +26,7 @@ def _run(args, env=None):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_ddp_search_gates_identical_and_match_single_process(tmp_path):
     data_root = generate_data(str(tmp_path / 'data'), num_train=16,
@@ -47,6 +48,7 @@ def test_ddp_search_gates_identical_and_match_single_process(tmp_path):
         torch.testing.assert_close(a0, s, rtol=0, atol=2e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU (bf16) AMP')
 def test_ddp_amp_search_keeps_gates_and_scalers_identical(tmp_path):
@@ -73,6 +75,7 @@ def test_ddp_amp_search_keeps_gates_and_scalers_identical(tmp_path):
     assert scalers[0]['arch']['_growth_tracker'] == 3
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_ddp_share_routing_search_trains_the_same_routes_on_every_rank(
         tmp_path):

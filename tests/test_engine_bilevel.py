@@ -199,6 +199,19 @@ def test_mixed_split_sampler_parts_are_disjoint_and_cover():
         MixedSplitSampler(data, part='val')
 
 
+@pytest.mark.parametrize('rounding, sizes', [('round', (398, 397)),
+                                             ('floor', (397, 398))])
+def test_mixed_split_rounding_gives_the_official_sizes(rounding, sizes):
+    """795 images at ratio 0.5: 398 / 397 by default, the official
+    int(0.5 * 795) = 397 weight / 398 search images with 'floor'."""
+    data = list(range(795))
+    parts = [MixedSplitSampler(data, part=p, seed=0, rounding=rounding)
+             for p in ('weight', 'arch')]
+    assert tuple(len(s.part_indices(0)) for s in parts) == sizes
+    with pytest.raises(ValueError, match='rounding'):
+        MixedSplitSampler(data, rounding='ceil')
+
+
 @pytest.mark.parametrize('size', [5, 11, 60, 240, 794, 795])
 @pytest.mark.parametrize('batch_size', [1, 2, 3, 8])
 @pytest.mark.parametrize('world_size', [1, 2])

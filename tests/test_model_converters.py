@@ -138,6 +138,11 @@ def test_cli_single_task(source, tmp_path, capsys):
         == 0
     assert torch.equal(keys['backbone.columns.seg.features.16.bn.weight'],
                        state['backbone.features.16.bn.weight'])
+    # an existing output is replaced only when asked
+    from mtlnas_mm.utils import OutputExistsError
+    with pytest.raises(OutputExistsError, match=r'seg\.pth exists'):
+        converter().main([src, dst, '--tasks', 'seg'])
+    converter().main([src, dst, '--tasks', 'seg', '--overwrite'])
     assert not any('normal' in k for k in keys)
 
 

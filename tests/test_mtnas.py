@@ -71,6 +71,7 @@ def _alphas(model, prefix):
             if 'alphas' in n and prefix in n}
 
 
+@pytest.mark.slow
 def test_stages_select_the_searched_spaces():
     model = _build('branches')
     arch_ids = {id(p) for p in model.arch_parameters()}
@@ -94,6 +95,7 @@ def test_stages_select_the_searched_spaces():
         _build('all')
 
 
+@pytest.mark.slow
 def test_bilevel_step_has_no_gradient_leak():
     """Each optimizer steps with the gradient of its own loss only (the
     pattern of test_engine_bilevel, on the real cell network)."""

@@ -46,6 +46,7 @@ def _derived_network(tmp_path):
     return MODELS.build(cfg.model)
 
 
+@pytest.mark.slow
 def test_resnet_baseline_is_a_shared_resnet_of_the_mtnas_flops(tmp_path):
     """The narrow ResNetV1c-18: one trunk for both heads, output stride 8
     (12x16 features and logits of a 96x128 image) and FLOPs within 25 %
@@ -67,6 +68,7 @@ def test_resnet_baseline_is_a_shared_resnet_of_the_mtnas_flops(tmp_path):
     assert 0.75 < ours['flops'] / mtnas['flops'] < 1.25, (ours, mtnas)
 
 
+@pytest.mark.slow
 def test_resnet_baseline_trains_and_tests(tmp_path):
     data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
     cfg = tiny_cfg(RESNET, str(tmp_path / 'work'), data, iters=2)
@@ -140,6 +142,7 @@ def _reference(path, seeds):
     return path
 
 
+@pytest.mark.slow
 def test_evidence_tool_runs_the_rows_and_reuses_them(tmp_path, monkeypatch):
     """Two seeds of the random-genotype and ResNet rows at 2 iterations:
     every row trained, tested and counted, delta_m against the same

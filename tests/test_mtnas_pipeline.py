@@ -33,6 +33,7 @@ def _tool():
     return tool
 
 
+@pytest.mark.slow
 def test_pipeline_chains_the_three_stages(tmp_path):
     data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
     cfgs = [tiny_cfg(c, str(tmp_path / 'unused'), data, iters=2)
@@ -77,6 +78,7 @@ def test_pipeline_chains_the_three_stages(tmp_path):
         assert osp.getsize(pic) > 1000
 
 
+@pytest.mark.slow
 def test_branch_search_resumes_after_a_crash(tmp_path):
     """A stage-1 search killed after iteration 2 of 4 and resumed from its
     iteration-2 checkpoint ends with the alphas, weights, optimizer states

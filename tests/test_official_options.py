@@ -342,15 +342,28 @@ def test_official_input_scaling_and_unpadded_321_crops():
 
 
 # ------------------------------------------------------ official configs
-def test_official_configs_switch_every_option_on():
+def poly_lrs(schedulers, steps):
+    """The lr of each of ``steps`` iterations under mmengine's
+    schedulers built from ``schedulers`` (base lr 1e-3)."""
+    from mmengine.optim.scheduler import PolyLR
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    cfg = dict(schedulers[0])
+    assert cfg.pop('type') == 'PolyLR'
+    sched = PolyLR(opt, **cfg)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]['lr'])
+        sched.step()
+    return lrs
+
+
+def test_official_configs_switch_every_option_on(mmseg_scope):
     import os.path as osp
 
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
 
     from mmseg.registry import HOOKS, MODELS, TRANSFORMS
     from runner_utils import ROOT
-    init_default_scope('mmseg')
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/mtlnas/mtlnas_vgg16_nyuv2_official.py'))
     model = MODELS.build(cfg.model)
@@ -386,7 +399,18 @@ def test_official_configs_switch_every_option_on():
     hook = HOOKS.build(cfg.custom_hooks[0])
     assert hook.min_temperature == 0.0
     assert cfg.train_cfg.max_iters == 20001
-    assert cfg.param_scheduler['weight'][0]['end'] == 20001
+    assert cfg.train_cfg.split_rounding == 'floor'  # 397 / 398 images
+    # the official poly decay lr * (1 - t/20001)^0.9, t = 0..20000
+    lrs = poly_lrs(cfg.param_scheduler['weight'], 20001)
+    for t in (0, 1, 13800, 20000):
+        assert lrs[t] == pytest.approx(1e-3 * (1 - t / 20001)**0.9,
+                                       rel=1e-9), t
+    # the official head init reaches the heads inside the network:
+    # kaiming_normal_(a=1) of fc8 (1024 inputs), std 1/32, not mmseg's 0.01
+    model.init_weights()
+    for head in (heads['seg'], heads['normal'].decoder):
+        std = head.conv_seg.weight.std().item()
+        assert std == pytest.approx(1 / 32, rel=0.1), std
     assert cfg.train_dataloader.batch_size == 10
 
     nddr = Config.fromfile(

@@ -19,6 +19,7 @@ def data_root(tmp_path_factory):
     return generate_data(str(tmp_path_factory.mktemp('runner_data')))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', BASELINES)
 def test_baseline_trains_and_tests(name, data_root, tmp_path):
     cfg = tiny_cfg(f'configs/baselines/{name}_vgg-tiny_synthetic.py',
@@ -33,6 +34,7 @@ def test_baseline_trains_and_tests(name, data_root, tmp_path):
     assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))
 
 
+@pytest.mark.slow
 def test_search_exports_architecture_and_evaluates_it(data_root, tmp_path):
     cfg = tiny_cfg(TINY_SEARCH, str(tmp_path), data_root, iters=3)
     runner = Runner.from_cfg(cfg)
@@ -53,6 +55,7 @@ def test_search_exports_architecture_and_evaluates_it(data_root, tmp_path):
         assert fixed[key] == pytest.approx(hard[key], abs=1e-4), key
 
 
+@pytest.mark.slow
 def test_resumed_search_replays_uninterrupted_run(data_root, tmp_path):
     """Kill after iteration 3 of 6, resume: same gates, weights, optimizer
     states, schedule positions and losses as the uninterrupted run."""
@@ -74,6 +77,7 @@ def test_resumed_search_replays_uninterrupted_run(data_root, tmp_path):
         last=3)
 
 
+@pytest.mark.slow
 def test_image_level_task_set_searches_and_evaluates(tmp_path):
     """Seg + normals + image classification from the config alone: the
     search runs, the new column gets edges, mmpretrain's Accuracy reads the

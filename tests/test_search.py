@@ -41,19 +41,27 @@ def searches(data_root, tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_search_moves_gates_and_entropy_binarizes_them(searches):
+    """Bounds from the statistics measured over randomness seeds 0-5 at 1
+    and at 2 threads (12 pairs of searches; the float path differs with
+    the thread count and the CPU): the plain search's largest gate move
+    0.30-0.40 (bound > 0.1); with the entropy term 90-100 % of the 48
+    gates within 0.05 of 0/1 (bound >= 60 %; 77 % was seen on another
+    CPU before mmseg's head init was applied) and a mean gate entropy
+    0.085-0.15 of the plain search's (bound < 0.4)."""
     p_plain = searches[0.0].model.search_space.gate_probs().detach()
     p_entropy = searches[10.0].model.search_space.gate_probs().detach()
     assert p_plain.numel() == p_entropy.numel() == 48
     # the task loss alone moves the gates away from 0.5 ...
-    assert (p_plain - 0.5).abs().max() > 0.05
+    assert (p_plain - 0.5).abs().max() > 0.1
     # ... the entropy term drives them to near 0/1, the plain search stays
     # fuzzier
     h_plain = _binary_entropy(p_plain).mean().item()
     h_entropy = _binary_entropy(p_entropy).mean().item()
     near_binary = ((p_entropy < 0.05) | (p_entropy > 0.95)).float().mean()
-    assert near_binary >= 0.8, p_entropy
-    assert h_entropy < 0.5 * h_plain, (h_entropy, h_plain)
+    assert near_binary >= 0.6, p_entropy
+    assert h_entropy < 0.4 * h_plain, (h_entropy, h_plain)
 
 
 def _eval_outputs(runner, mode):
@@ -73,6 +81,7 @@ def _relative_gap(runner):
                for t in hard)
 
 
+@pytest.mark.slow
 def test_derived_model_matches_supernet_when_gates_are_binary(searches):
     """The "no retraining" claim on the searched weights: evaluated with
     the soft gates sigmoid(alpha) or thresholded (alpha > 0, pruned edges
@@ -107,6 +116,7 @@ def test_derived_model_matches_supernet_when_gates_are_binary(searches):
     assert abs(soft['mean'] - hard['mean']) <= 0.5, (soft, hard)
 
 
+@pytest.mark.slow
 def test_gate_history_and_schedules_logged(searches):
     runner = searches[10.0]
     hub = runner.message_hub

@@ -176,6 +176,7 @@ def test_controlled_case_route_statistics_name_columns_by_task():
     assert 0 < a['expected_overlap'] < shared['expected_overlap'] < 1
 
 
+@pytest.mark.slow
 def test_controlled_case_tasks_share_less_as_rho_falls():
     """MMoE's correlated tasks: the searched routes let uncorrelated tasks
     (rho = 0) share clearly fewer sub-networks than identical ones
@@ -193,6 +194,7 @@ def test_controlled_case_tasks_share_less_as_rho_falls():
     assert overlap[0.0] < overlap[1.0] - 0.1, overlap
 
 
+@pytest.mark.slow
 def test_configs_build_and_the_tiny_search_runs(tmp_path):
     """The three configs build (VGG-16 / ResNet-50 as sub-networks) and the
     tiny CPU search runs two bilevel iterations and exports routes."""
@@ -220,6 +222,7 @@ def test_configs_build_and_the_tiny_search_runs(tmp_path):
     assert arch.kind == 'share_routes' and arch.num_layers == 5
 
 
+@pytest.mark.slow
 def test_share_routing_search_resumes_after_a_crash(tmp_path):
     """The tiny share-routing search killed after iteration 2 of 4 and
     resumed from its iteration-2 checkpoint ends with the logits, weights,

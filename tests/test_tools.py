@@ -18,6 +18,7 @@ def _tool(name, *args):
     return proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_train_derive_visualize_test(tmp_path):
     data = generate_data(str(tmp_path / 'data'), num_train=4, num_test=2)
@@ -54,6 +55,7 @@ def test_train_derive_visualize_test(tmp_path):
     assert {'pred_sem_seg', 'pred_normal_map'} <= set(preds[0])
 
 
+@pytest.mark.slow
 def test_tools_name_missing_files(tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'test.py'), TINY_SEARCH,

@@ -7,7 +7,7 @@ step) at several network / crop sizes.
     python tools/benchmark_mtnas.py --merge A.json B.json ... [--out FILE]
 
 A DARTS search cell computes all 8 candidate operations on every edge
-(issue 13), so the search step, not the derived network, bounds the size
+(measured), so the search step, not the derived network, bounds the size
 that can be searched.  A point is either ``tiny`` (the network of the
 tiny stage configs ``configs/mtnas/mtnas_cells-tiny_synthetic_stage{1,2}-*.py``
 as it is, on ``TINY_CROP`` x ``TINY_CROP`` (64x64) images: not the configs'

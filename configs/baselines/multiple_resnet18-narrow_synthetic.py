@@ -1,4 +1,4 @@
-# "Multiple" baseline of the MTNAS comparison (issue 13): a hand-made shared
+# "Multiple" baseline of the MTNAS comparison: a hand-made shared
 # network of about the FLOPs of the tiny MTNAS derived networks. One
 # mmseg ResNetV1c-18 trunk shared by both tasks, split before the heads,
 # with the heads and the normal loss of the MTNAS tiny network

@@ -15,7 +15,17 @@
 #                                normal=dict(checkpoint=...))
 # with checkpoints of ../baselines/single-task_vgg16_nyuv2_official.py.
 #
+# Multi-GPU: by default each GPU takes train_dataloader.batch_size images
+# with its own BN statistics (mmengine's convention: global batch 10 x
+# GPUs).  The official semantics, a global batch of 10 with synchronised BN
+# (convert_sync_batchnorm, TRAIN.BATCH_SIZE // num_gpus), is
+#   --cfg-options sync_bn=torch train_dataloader.batch_size=<10 // GPUs>
+# (mmengine's Runner converts the BNs; GPUs only).
+#
 # Remaining differences from the official computation:
+# * last batch of a pass: the official weight loader (drop_last=False) gives
+#   one 7-image batch in 40; the project's sampler always fills 10 images,
+#   wrapping inside the 397-image part.
 # * mean: nyu_v2_mean.npy is not released; the NDDR-CNN PyTorch port's RGB
 #   mean is used (see the base file).
 # * random scale: mmcv rounds both sides of 640x480 * r
@@ -51,7 +61,8 @@ test_dataloader = val_dataloader
 val_evaluator = {{_base_.official_evaluator}}
 test_evaluator = val_evaluator
 max_iters = {{_base_.official_max_iters}}
-train_cfg = dict(max_iters=max_iters)
+# the official split of the 795 training images: 397 weight / 398 search
+train_cfg = dict(max_iters=max_iters, split_rounding='floor')
 param_scheduler = dict(weight={{_base_.official_weight_scheduler}}, arch=[])
 custom_hooks = [
     # entropy weight 0 at t=0 then 10; temperature (1 - t/T)^2, no floor

@@ -1,4 +1,4 @@
-# Share-routing search (seed 004, ShareRoutes / ShareRouting) on generated
+# Share-routing search (ShareRoutes / ShareRouting) on generated
 # NYUv2-like scenes: the 1/8-width VGG-16 LargeFOV built K = 2 times, its 5
 # blocks the 5 layers of sub-networks; routes, gate queries and the task
 # reads searched by the bilevel loop (expected route in the architecture

@@ -18,7 +18,6 @@ compare models by the mean and the spread over seeds.  Prints one table
 import argparse
 import json
 import os.path as osp
-import statistics
 import time
 from typing import Dict, List, Optional
 
@@ -26,6 +25,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
+from mtlnas_mm.evaluation.seed_summary import markdown_table as table
+from mtlnas_mm.evaluation.seed_summary import summarize
 from mtlnas_mm.utils import (claim_output_dir, claim_output_file, name_run,
                              set_max_iters)
 
@@ -71,38 +72,6 @@ def run_one(config: str, seed: int, work_dir: str, iters: Optional[int],
     runner = Runner.from_cfg(cfg)
     runner.train()
     return {k: float(v) for k, v in runner.test().items()}
-
-
-def summarize(runs: Dict[str, List[Dict[str, float]]]
-              ) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """``{model: {metric: dict(mean, std, n)}}`` over the seeds."""
-    out = {}
-    for name, metrics in runs.items():
-        keys = [k for k in metrics[0] if all(k in m for m in metrics)]
-        out[name] = {}
-        for k in keys:
-            values = [m[k] for m in metrics]
-            out[name][k] = dict(
-                mean=statistics.fmean(values),
-                std=statistics.stdev(values) if len(values) > 1 else 0.0,
-                n=len(values))
-    return out
-
-
-def table(summary: Dict[str, Dict[str, Dict[str, float]]],
-          columns: Optional[List[str]] = None) -> str:
-    """A markdown table of mean +- std."""
-    names = list(summary)
-    columns = columns or [k for k in summary[names[0]]
-                          if all(k in summary[n] for n in names)]
-    n = summary[names[0]][columns[0]]['n'] if columns else 0
-    lines = [f'| model (n={n} seeds) | ' + ' | '.join(columns) + ' |',
-             '|---|' + '---:|' * len(columns)]
-    for name in names:
-        cells = [f'{summary[name][c]["mean"]:.2f} +- '
-                 f'{summary[name][c]["std"]:.2f}' for c in columns]
-        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

@@ -54,7 +54,6 @@ loaded per task::
 keys are only logged.)
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from collections import OrderedDict
@@ -66,6 +65,7 @@ sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..'))
 
 from mtlnas_mm.models.backbones import VGGLargeFOV  # noqa: E402
 from mtlnas_mm.structures import check_task_name  # noqa: E402
+from mtlnas_mm.utils import claim_output_file  # noqa: E402
 
 #: prefix of the backbone in an mmpretrain ``ImageClassifier`` state dict
 SOURCE_PREFIX = 'backbone.'
@@ -174,7 +174,8 @@ def convert_state(state: Mapping[str, torch.Tensor],
 def convert_checkpoint(src: str,
                        dst: str,
                        tasks: Sequence[str] = ('seg', 'normal'),
-                       depth: int = 16) -> Dict[str, int]:
+                       depth: int = 16,
+                       overwrite: bool = False) -> Dict[str, int]:
     """Convert the checkpoint ``src`` and write it to ``dst``.
 
     Args:
@@ -182,6 +183,7 @@ def convert_checkpoint(src: str,
         dst: output checkpoint (``{'state_dict': ..., 'meta': ...}``).
         tasks: task columns to write.
         depth: VGG depth.
+        overwrite: replace an existing ``dst`` (refused otherwise).
 
     Returns:
         ``{'converted': tensors per column, 'dropped': classifier keys
@@ -189,6 +191,8 @@ def convert_checkpoint(src: str,
     """
     if osp.abspath(src) == osp.abspath(dst):
         raise ValueError(f'{dst}: the output would overwrite the input')
+    claim_output_file(dst, 'mmpretrain_vgg_to_largefov.py', overwrite,
+                      'output checkpoint')
     state = load_source_state(src)
     out, dropped, defaulted = convert_state(state, src, tasks, depth)
     meta = dict(
@@ -198,8 +202,6 @@ def convert_checkpoint(src: str,
         depth=depth,
         dropped_keys=dropped,
         defaulted_keys=defaulted)
-    if osp.dirname(dst):
-        os.makedirs(osp.dirname(dst), exist_ok=True)
     torch.save(dict(state_dict=out, meta=meta), dst)
     return dict(
         converted=len(out) // len(tasks),
@@ -225,13 +227,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=16,
         choices=sorted(VGGLargeFOV.arch_settings),
         help='VGG depth (16 for MTL-NAS)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing output checkpoint')
     return p.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Convert and report what was converted."""
     args = parse_args(argv)
-    report = convert_checkpoint(args.src, args.dst, args.tasks, args.depth)
+    report = convert_checkpoint(args.src, args.dst, args.tasks, args.depth,
+                                args.overwrite)
     print(f'{args.src} -> {args.dst}: {report["converted"]} tensors '
           f'(VGG-{args.depth}-BN conv + BN) per task column, tasks '
           f'{args.tasks}; dropped {report["dropped"]} classifier keys; '

@@ -69,7 +69,10 @@ official_evaluator = dict(
         dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
         dict(type='SurfaceNormalMetric', spaces=('raw', ), pred_space='raw'),
     ])
-# TRAIN.STEPS = 20001 (t = 0..20000), poly lr (1 - t/20001)^0.9
+# TRAIN.STEPS = 20001 (t = 0..20000), poly lr (1 - t/20001)^0.9.  mmengine's
+# PolyLR(end=E) decays as (1 - t/(E - 1))^0.9 (total_iters = end - begin -
+# 1), so the official decay needs end = 20002: the lr at the last iteration
+# t = 20000 is then 1e-3 * (1/20001)^0.9 = 1.35e-7, as in the official code.
 official_max_iters = 20001
 official_weight_scheduler = [
     dict(
@@ -77,6 +80,6 @@ official_weight_scheduler = [
         eta_min=0.0,
         power=0.9,
         begin=0,
-        end=official_max_iters,
+        end=official_max_iters + 1,
         by_epoch=False)
 ]

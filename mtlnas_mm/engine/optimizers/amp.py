@@ -104,7 +104,7 @@ def check_cpu_amp_dtype(dtype: Union[None, str, torch.dtype],
 
 
 def resolve_amp_wrapper_cfg(cfg: dict, owner: str) -> dict:
-    """``cfg`` (an optim-wrapper config) for this machine.
+    """``cfg`` (an optim-wrapper config) for the machine it runs on.
 
     ``type='AmpOptimWrapper'`` (mmengine's class) on a machine without an
     accelerator becomes :class:`CPUAmpOptimWrapper` (logged once per

@@ -86,6 +86,9 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
         split: ``'mixed'`` or ``'separate'``; default: ``'separate'`` when
             ``arch_dataloader`` is given, else ``'mixed'``.
         ratio: weight fraction of the mixed split.
+        split_rounding: ``'round'`` (default) or ``'floor'`` (the official
+            397 / 398 split of 795 images): :class:`MixedSplitSampler`'s
+            ``rounding``.
         val_begin, val_interval, dynamic_intervals: as in mmengine.
     """
 
@@ -96,6 +99,7 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
                  arch_dataloader: Optional[Union[DataLoader, Dict]] = None,
                  split: Optional[str] = None,
                  ratio: float = 0.5,
+                 split_rounding: str = 'round',
                  val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None
@@ -126,7 +130,8 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
                                  (arch_dataloader, ARCH_STEP)):
                 loader['sampler'] = dict(
                     type='MixedSplitSampler', part=part, ratio=ratio,
-                    batch_size=batch_size, seed=seed[0])
+                    batch_size=batch_size, seed=seed[0],
+                    rounding=split_rounding)
         super().__init__(runner, dataloader, max_iters, val_begin,
                          val_interval, dynamic_intervals)
         if isinstance(arch_dataloader, dict):

@@ -1,6 +1,7 @@
 """Samplers that split one training set into a weight half and an
 architecture half, redrawn every round (MTL-NAS ``ARCH.MIXED_DATA``)."""
 import itertools
+import math
 from typing import Iterator, Optional, Sized
 
 import torch
@@ -12,6 +13,8 @@ from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
 from mtlnas_mm.structures.choices import check_choice
 
 PARTS = (WEIGHT_STEP, ARCH_STEP)
+#: how the weight part's size is rounded (``MixedSplitSampler.rounding``)
+ROUNDINGS = ('round', 'floor')
 
 
 @DATA_SAMPLERS.register_module()
@@ -19,8 +22,10 @@ class MixedSplitSampler(Sampler):
     """Infinite sampler over one part of a per-round random split.
 
     In round ``r`` the indices ``0..n-1`` are permuted with a generator
-    seeded by ``seed + r``; the first ``round(n * ratio)`` form the
-    ``'weight'`` part and the rest the ``'arch'`` part.  A round lasts
+    seeded by ``seed + r``; the first ``round(n * ratio)`` (``rounding=
+    'round'``) or ``floor(n * ratio)`` (``'floor'``, the official MTL-NAS
+    code's ``int(0.5 * 795) = 397``) form the ``'weight'`` part and the
+    rest the ``'arch'`` part.  A round lasts
     ``ceil(max(part sizes) / (batch_size * world_size))`` iterations for
     *both* parts (the larger part is seen once, the smaller one cycles),
     so the two samplers of a search (same seed, ratio and batch size, one
@@ -44,12 +49,16 @@ class MixedSplitSampler(Sampler):
         shuffle: redraw the split every round (False: a fixed split in
             index order, for debugging).
         seed: random seed; synchronised across ranks when None.
+        rounding: size of the weight part, ``'round'`` (default: 398 of
+            795 at ratio 0.5) or ``'floor'`` (397, the official split).
     """
 
     def __init__(self, dataset: Sized, part: str = WEIGHT_STEP,
                  ratio: float = 0.5, batch_size: int = 1,
-                 shuffle: bool = True, seed: Optional[int] = None) -> None:
+                 shuffle: bool = True, seed: Optional[int] = None,
+                 rounding: str = 'round') -> None:
         check_choice(part, PARTS, 'MixedSplitSampler: part')
+        check_choice(rounding, ROUNDINGS, 'MixedSplitSampler: rounding')
         if not 0.0 < ratio < 1.0:
             raise ValueError(
                 f'MixedSplitSampler: ratio must be in (0, 1), got {ratio}')
@@ -57,7 +66,8 @@ class MixedSplitSampler(Sampler):
             raise ValueError('MixedSplitSampler: batch_size must be >= 1, '
                              f'got {batch_size}')
         self.size = len(dataset)
-        self.num_weight = int(round(self.size * ratio))
+        self.num_weight = int(round(self.size * ratio)) \
+            if rounding == 'round' else math.floor(self.size * ratio)
         if self.num_weight == 0 or self.num_weight == self.size:
             raise ValueError(
                 f'MixedSplitSampler: a data set of {self.size} samples '

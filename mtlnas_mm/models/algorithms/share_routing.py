@@ -1,4 +1,4 @@
-"""Share routing (seed 004: Chen, Gu, Fu, arXiv 2009.00387): search which
+"""Share routing (Chen, Gu, Fu, arXiv 2009.00387): search which
 sub-networks feed which, with gated soft sharing, by the bilevel loop."""
 from typing import Optional, Union
 

@@ -1,4 +1,4 @@
-"""The share-routing search space (seed 004: Chen, Gu, Fu, "Boosting Share
+"""The share-routing search space (Chen, Gu, Fu, "Boosting Share
 Routing for Multi-task Learning", arXiv 2009.00387): sparse, gated routes
 between layers of sub-networks.
 
