@@ -14,7 +14,7 @@ demo: env
 # each module; the seed is printed, --random-order-seed=N repeats an order);
 # MTLNAS_TEST_THREADS=1 runs it at one torch thread
 test: env
-	$(PY) -m pytest tests -q --random-order --durations=10
+	$(PY) -m pytest tests --random-order --durations=10
 
 # the suite without the tests marked slow
 test-fast: env

@@ -134,28 +134,19 @@ def test_the_genotype_picture_has_a_panel_per_part_and_cell(tmp_path):
                            str(tmp_path / 'f.png'))
 
 
-def test_visualize_arch_tool_draws_a_genotype_file(tmp_path, monkeypatch):
-    import importlib.util
+def test_visualize_arch_tool_draws_a_genotype_file(tmp_path):
     import os.path as osp
-    import sys
 
-    from runner_utils import ROOT
-    spec = importlib.util.spec_from_file_location(
-        'visualize_arch',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'visualize_arch.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from runner_utils import load_tool
+    tool = load_tool('tools/analysis_tools/visualize_arch.py')
     path = str(tmp_path / 'g.json')
     _arch().dump(path)
-    monkeypatch.setattr(sys, 'argv', ['visualize_arch.py', path])
-    tool.main()
+    tool.main([path])
     assert osp.getsize(str(tmp_path / 'architecture.png')) > 1000
     # gate curves belong to fusion edges: refused before drawing anything
-    monkeypatch.setattr(sys, 'argv', ['visualize_arch.py', path, '--history',
-                                      path, '--out-dir',
-                                      str(tmp_path / 'h')])
     with pytest.raises(ValueError, match="g.json is 'cell_genotype'"):
-        tool.main()
+        tool.main([path, '--history', path, '--out-dir',
+                   str(tmp_path / 'h')])
     assert not osp.exists(str(tmp_path / 'h'))
 
 

@@ -2,7 +2,6 @@
 VGG-16-BN checkpoint converted by
 ``tools/model_converters/mmpretrain_vgg_to_largefov.py`` loads strictly into
 every task column, layer for layer."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -14,6 +13,7 @@ from mmpretrain.models import VGG
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
+from runner_utils import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs/baselines/single-task_vgg16_nyuv2.py')
@@ -21,12 +21,7 @@ TASKS = ('seg', 'normal')
 
 
 def converter():
-    spec = importlib.util.spec_from_file_location(
-        'mmpretrain_vgg_to_largefov',
-        osp.join(ROOT, 'tools/model_converters/mmpretrain_vgg_to_largefov.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/mmpretrain_vgg_to_largefov.py')
 
 
 def layers(module: nn.Module):

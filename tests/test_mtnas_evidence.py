@@ -1,7 +1,6 @@
 """The MTNAS evidence: the ResNet-18 "multiple" baseline of about the
 derived networks' FLOPs, the pipeline's per-stage lengths, and
 tools/analysis_tools/mtnas_evidence.py end to end at 2 iterations."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -16,20 +15,13 @@ from mmseg.registry import MODELS
 from mtlnas_mm.structures import (CellArchitecture, SpaceGenotype,
                                   load_architecture)
 from mtlnas_mm.utils import model_complexity, set_stage_genotype
-from runner_utils import ROOT, generate_data, tiny_cfg
+from runner_utils import ROOT, generate_data, load_tool, tiny_cfg
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
 RESNET = 'configs/baselines/multiple_resnet18-narrow_synthetic.py'
 RETRAIN = 'configs/mtnas/mtnas_cells-tiny_synthetic_stage3-retrain.py'
 START = 'configs/mtnas/genotypes/start_backbone.json'
-
-
-def _tool(path, name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def _derived_network(tmp_path):
@@ -82,7 +74,7 @@ def test_pipeline_sets_the_search_and_retraining_lengths():
     """--search-iters / --retrain-iters set the two searches' and the
     retraining's loops and schedules; --iters the others; no option
     keeps the configs' lengths."""
-    tool = _tool('tools/mtnas_pipeline.py', 'mtnas_pipeline')
+    tool = load_tool('tools/mtnas_pipeline.py')
     args = tool.parse_args(['a.py', 'b.py', 'c.py', '--work-dir', 'w',
                             '--iters', '7', '--search-iters', '3',
                             '--retrain-iters', '5'])
@@ -153,7 +145,7 @@ def test_evidence_tool_runs_the_rows_and_reuses_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the configs' data/synthetic_nyuv2
     generate_data(str(tmp_path / 'data' / 'synthetic_nyuv2'), num_train=4,
                   num_test=2)
-    tool = _tool('tools/analysis_tools/mtnas_evidence.py', 'mtnas_evidence')
+    tool = load_tool('tools/analysis_tools/mtnas_evidence.py')
     demo = _demo_results(str(tmp_path / 'demo.json'), tmp_path)
     reference = _reference(str(tmp_path / 'st.json'), (0, 1))
     work = str(tmp_path / 'evidence')

@@ -2,7 +2,6 @@
 iterations, each export feeding the next; every shipped MTNAS config
 builds once its genotype is filled in."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
@@ -17,7 +16,7 @@ from mtlnas_mm.structures import (CellArchitecture, SpaceGenotype,
                                   load_architecture)
 from mtlnas_mm.utils import set_stage_genotype
 from runner_utils import (ROOT, assert_resumed_run_equal, generate_data,
-                          load_state, tiny_cfg)
+                          load_state, load_tool, tiny_cfg)
 
 STAGES = ['configs/mtnas/mtnas_cells-tiny_synthetic_stage1-branches.py',
           'configs/mtnas/mtnas_cells-tiny_synthetic_stage2-backbone.py',
@@ -26,11 +25,7 @@ START = 'configs/mtnas/genotypes/start_backbone.json'
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'mtnas_pipeline', osp.join(ROOT, 'tools', 'mtnas_pipeline.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('tools/mtnas_pipeline.py')
 
 
 @pytest.mark.slow
@@ -164,11 +159,7 @@ def test_mtnas_config_builds_model(config, tmp_path, mmseg_scope):
 
 
 def _benchmark_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_mtnas', osp.join(ROOT, 'tools', 'benchmark_mtnas.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('tools/benchmark_mtnas.py')
 
 
 def test_benchmark_points_rebuild_the_release_network():

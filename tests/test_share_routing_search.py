@@ -130,14 +130,8 @@ def test_short_search_moves_the_logits_and_the_cost_sparsifies():
 
 
 def _rho_tool():
-    import importlib.util
-    import os.path as osp
-    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                    'tools', 'analysis_tools', 'share_routing_rho.py')
-    spec = importlib.util.spec_from_file_location('share_routing_rho', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    from runner_utils import load_tool
+    return load_tool('tools/analysis_tools/share_routing_rho.py')
 
 
 def _routes(probs, tasks=('t1', 't2')):

@@ -2,7 +2,6 @@
 visualiser and SegVisualizationHook (``tools/test.py --show-dir``)."""
 import argparse
 import glob
-import importlib.util
 import os.path as osp
 import time
 
@@ -177,11 +176,8 @@ def test_draw_predictions_stacks_rows(tmp_path):
 
 
 def _load_test_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mtlnas_tools_test', osp.join(ROOT, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from runner_utils import load_tool
+    return load_tool('tools/test.py')
 
 
 @pytest.mark.timeout(300)
