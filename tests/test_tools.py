@@ -127,3 +127,25 @@ def test_visualize_arch_checks_the_file_against_the_config(tmp_path,
     assert not osp.exists(tmp_path / 'bad_pics')
     tool.main([bad, '--out-dir', str(tmp_path / 'pics')])
     assert 'not checked against a search space' in capsys.readouterr().err
+
+
+def test_summarize_demo_mean_and_std_by_hand(tmp_path):
+    """Rows matched by name across seeds, the random row whatever its edge
+    count; mean and sample std by hand."""
+    import json
+    tool = load_tool('tools/analysis_tools/summarize_demo.py')
+    files = []
+    for seed, (miou, kept) in enumerate([(10.0, 3), (14.0, 5)]):
+        results = {'single-task': dict(mIoU=miou, delta_m=0.0),
+                   f'random {kept} edges': dict(mIoU=miou - 2, delta_m=-1.0)}
+        arch = dict(candidate_edges=['a', 'b', 'c', 'd', 'e', 'f'],
+                    kept_edges=['a'] * kept)
+        path = tmp_path / f'results{seed}.json'
+        path.write_text(json.dumps(dict(results=results, architecture=arch)))
+        files.append(str(path))
+    out = tool.main(files + ['--out', str(tmp_path / 'summary.json')])
+    rand = out['summary']['random architecture, same size']
+    assert rand['mIoU'] == dict(mean=10.0, std=pytest.approx(8 ** 0.5), n=2)
+    assert out['kept_edges'] == [3, 5]
+    with pytest.raises(FileExistsError, match='summary.json exists'):
+        tool.main(files + ['--out', str(tmp_path / 'summary.json')])

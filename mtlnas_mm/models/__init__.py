@@ -26,6 +26,5 @@ __all__ = [
     'VGGLargeFOV', 'MultiTaskDataPreProcessor', 'DenseRegressionHead',
     'ImageClassificationHead', 'LargeFOVHead', 'CrossStitchFusion',
     'NDDRFusion', 'CosineNormalLoss', 'MaskedDepthLoss', 'BaseSearchSpace',
-    'FusionEdges', 'MultiTaskNetwork', 'MultiTaskRegressor',
-    'ShareRouting', 'ShareRoutes'
+    'FusionEdges', 'MultiTaskNetwork'
 ]

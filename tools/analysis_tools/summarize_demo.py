@@ -57,7 +57,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         claim_output_file(args.out, 'summarize_demo.py', args.overwrite)
     runs = load_runs(args.results)
     summary = summarize(runs)
-    print(markdown_table(summary, COLUMNS))
+    print(markdown_table(summary, [
+        c for c in COLUMNS if all(c in m for m in summary.values())]))
     kept = []
     for path in args.results:
         with open(path) as f:
