@@ -11,12 +11,14 @@ from .choices import check_choice
 from .export import (ARCH_FORMAT, ARCH_FORMAT_VERSION, ARCHITECTURE_KINDS,
                      BaseArchitecture, load_architecture,
                      register_architecture)
+from .steps import ARCH_STEP, STEPS, WEIGHT_STEP
 from .share_routes import (QUERY_CANDIDATES, RouteArchitecture, block_keys,
                            required_subnets)
 from .task_fields import (IGNORE_INDEX, TASK_KINDS, TaskKind,
                           prediction_fields, task_kind)
 
 __all__ = [
+    'ARCH_STEP', 'STEPS', 'WEIGHT_STEP',
     'ARCH_FORMAT', 'ARCH_FORMAT_VERSION', 'ARCHITECTURE_KINDS', 'KEEP_LOGIT',
     'Architecture', 'BaseArchitecture', 'CellArchitecture', 'CellGenotype',
     'PRIMITIVES', 'SpaceGenotype', 'derive_cell', 'edge_offset',

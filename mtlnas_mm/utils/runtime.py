@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+from mtlnas_mm.structures import STEPS, WEIGHT_STEP
+
 
 def parse_tool_args(parser: argparse.ArgumentParser,
                     argv: Optional[Sequence[str]] = None
@@ -78,7 +80,6 @@ def set_weight_lr(cfg: Config, lr: float) -> Config:
     (``OptimWrapperDict``, keys :data:`STEPS`). lr multipliers
     (``paramwise_cfg``) and the architecture optimizer are kept, so the
     fusion ops keep their x100 of the new lr."""
-    from mtlnas_mm.models.search_spaces import WEIGHT_STEP
     ow = cfg.optim_wrapper
     target = ow[WEIGHT_STEP] if WEIGHT_STEP in ow else ow
     target.optimizer.lr = lr
@@ -97,7 +98,6 @@ def enable_amp(cfg: Config, source: str = '--amp') -> Config:
     """
     from mmengine.logging import print_log
 
-    from mtlnas_mm.models.search_spaces import STEPS
     ow = cfg.optim_wrapper
     if ow.get('constructor') == 'BilevelOptimWrapperConstructor':
         wrappers = {f'optim_wrapper.{k}': ow[k] for k in STEPS}

@@ -9,8 +9,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmseg.registry import DATA_SAMPLERS
-from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
-from mtlnas_mm.structures.choices import check_choice
+from mtlnas_mm.structures import ARCH_STEP, WEIGHT_STEP, check_choice
 
 PARTS = (WEIGHT_STEP, ARCH_STEP)
 #: how the weight part's size is rounded (``MixedSplitSampler.rounding``)

@@ -42,14 +42,9 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mtlnas_mm.structures import BaseArchitecture, check_choice
-
-#: the two steps of a bilevel iteration, and the keys of everything split
-#: by them: the batches the loop yields, the optimizers of
-#: ``OptimWrapperDict`` and the ``param_scheduler`` dict of a search config
-ARCH_STEP = 'arch'
-WEIGHT_STEP = 'weight'
-STEPS = (ARCH_STEP, WEIGHT_STEP)
+# the step names live in structures; re-exported here for the spaces
+from mtlnas_mm.structures import (ARCH_STEP, STEPS, WEIGHT_STEP,  # noqa: F401
+                                  BaseArchitecture, check_choice)
 
 
 class SpaceModes(NamedTuple):
