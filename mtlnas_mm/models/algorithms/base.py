@@ -95,6 +95,20 @@ class BaseNASAlgorithm(BaseModel):
     before any update.  A plain batch (not ``dict(arch=..., weight=...)``)
     runs one ordinary step.
 
+    Call flow:
+
+    1. ``train_step(dict(arch=batch_a, weight=batch_w), optim_wrapper)`` ->
+       ``bilevel_step``: ``set_step('arch')`` -> data preprocessor ->
+       ``network.loss`` + ``regularizer_weight * regularizer()`` ->
+       architecture update -> every space's ``after_arch_update``;
+       ``set_step('weight')`` -> ``network.loss`` -> weight update;
+       ``set_step(None)``.
+    2. ``loss`` / ``predict`` / ``forward(mode='tensor')``: the network's,
+       with the spaces in their configured (evaluation: derived) mode.
+    3. ``export()``: each space's ``derive()`` -> one architecture object
+       (``derive_arch.py``, ``ArchitectureHook``); ``fix_subnet`` /
+       ``BaseSearchSpace.fix`` go the other way.
+
     Args:
         network: the network config (or module).
         fix_subnet: an architecture file / dict / object: every search space

@@ -57,6 +57,19 @@ class MultiTaskNetwork(BaseModel):
     ``_<task>`` (e.g. ``pred_sem_seg_parts``).  Losses are returned as
     ``'<task>.<loss key>'``.
 
+    Call flow, as in mmseg's ``EncoderDecoder``:
+
+    1. ``loss(inputs, data_samples)``: ``extract_feat`` (the backbone:
+       ``{task: features}``; the task columns and their edges, a shared
+       trunk split per task, or cells) -> each head's ``loss`` on its
+       task's features and ground truth -> ``{'<task>.<key>': loss}``.
+    2. ``predict(inputs, data_samples)``: ``extract_feat`` -> each head's
+       ``predict`` (logits / maps at the input size) ->
+       ``postprocess_result`` (unpadding, resizing to the original shape,
+       the prediction fields of each task kind) -> data samples.
+    3. ``forward(..., mode='tensor')``: ``extract_feat`` -> each head's
+       forward -> ``{task: output}`` (no post-processing).
+
     Args:
         tasks: ``{name: dict(head=<head cfg>)}`` in task order.
         backbone: backbone config (see above).
