@@ -40,6 +40,12 @@ class ToyGates(BaseSearchSpace):
         p = torch.sigmoid(self.alpha)
         return -(p * p.log() + (1 - p) * (1 - p).log()).mean()
 
+    def derive(self):
+        raise NotImplementedError('the toy space has no export format')
+
+    def fix(self, arch, source='architecture'):
+        raise NotImplementedError('the toy space has no export format')
+
 
 class ToyNetwork(BaseModel):
     """y = w2 * (x * w1 + g0 * x * v + g1 * x) with g = sigmoid(alpha)."""
@@ -197,6 +203,15 @@ def test_mixed_split_sampler_parts_are_disjoint_and_cover():
     assert first == w.part_indices(0)
     with pytest.raises(ValueError, match='part'):
         MixedSplitSampler(data, part='val')
+
+
+def test_a_search_space_must_implement_the_contract():
+    class Incomplete(BaseSearchSpace):
+        def arch_parameters(self):
+            return []
+
+    with pytest.raises(TypeError, match='abstract'):
+        Incomplete()
 
 
 @pytest.mark.parametrize('rounding, sizes', [('round', (398, 397)),

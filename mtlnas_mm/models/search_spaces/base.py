@@ -35,6 +35,7 @@ Implementing a space means:
   sub-networks); the DDP wrappers then turn on
   ``find_unused_parameters``.
 """
+from abc import ABCMeta, abstractmethod
 from typing import (Dict, List, Mapping, NamedTuple, Optional, Tuple, Type,
                     Union)
 
@@ -94,34 +95,40 @@ class SpaceModes(NamedTuple):
         return mode, steps, 'fixed' if fixed else eval_mode
 
 
-class BaseSearchSpace(BaseModule):
-    """Base class of every search space (see the module docstring)."""
+class BaseSearchSpace(BaseModule, metaclass=ABCMeta):
+    """Base class of every search space (see the module docstring); the
+    abstract methods are the contract a space must implement."""
 
     @property
     def searchable(self) -> bool:
         """Whether the architecture parameters are being searched."""
         return bool(self.arch_parameters())
 
+    @abstractmethod
     def arch_parameters(self) -> List[nn.Parameter]:
-        raise NotImplementedError
+        """The parameters the architecture optimizer steps."""
 
+    @abstractmethod
     def set_step(self, step: Optional[str]) -> None:
         """Relaxation of the next training forward (one of ``STEPS``, or
         ``None``: the configured one)."""
-        raise NotImplementedError
 
     def set_temperature(self, temperature: float) -> None:
         """Temperature of sampled relaxations (no-op by default)."""
 
+    @abstractmethod
     def regularizer(self) -> Tensor:
-        raise NotImplementedError
+        """The unweighted architecture regulariser (0-dim)."""
 
+    @abstractmethod
     def derive(self) -> BaseArchitecture:
-        raise NotImplementedError
+        """The current discrete architecture."""
 
+    @abstractmethod
     def fix(self, arch: BaseArchitecture, source: str = 'architecture'
             ) -> None:
-        raise NotImplementedError
+        """Become the derived sub-network of ``arch`` (errors name
+        ``source``)."""
 
     def fix_configured(self, architecture: Union[str, dict,
                                                  BaseArchitecture],
