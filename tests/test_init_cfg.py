@@ -1,6 +1,7 @@
 """mmengine's initialisation reaches every module of a multi-task network:
-a ``Pretrained`` ``init_cfg`` on a task column or on a head is applied, and
-a head gets mmseg's own default init, as the same head built by mmseg."""
+a ``Pretrained`` ``init_cfg`` on a task column or on a head is applied, a
+segmentation head gets mmseg's own default init, as the same head built by
+mmseg, and a dense regression output its documented default."""
 import copy
 
 import pytest
@@ -64,21 +65,40 @@ def test_pretrained_init_cfg_reaches_a_head(tmp_path):
 
 
 def test_heads_get_mmseg_default_init():
-    """mmseg's ``BaseDecodeHead`` initialises ``conv_seg`` as
-    Normal(std=0.01), bias 0; torch's default would give std 0.072 for
-    these 64 input channels.  The sample std of n Normal(0.01) weights has
-    a relative standard error of 1/sqrt(2n): 5 % for the normal head's
-    n = 192, 1.4 % for the seg head's 2624; the bound (25 %) lies 5
-    standard errors out and far from 0.072."""
+    """A segmentation head gets mmseg's ``BaseDecodeHead`` init of
+    ``conv_seg``, Normal(std=0.01), bias 0, as the same head built by mmseg
+    alone.  The sample std of n = 64 x 41 = 2624 Normal(0.01) weights has
+    a relative standard error of 1/sqrt(2n) = 1.4 %; the bound (25 %) lies
+    far out and far from torch's default, 0.072 for 64 inputs."""
     torch.manual_seed(0)
     model = MODELS.build(model_cfg())
     model.init_weights()
-    for head in (model.heads['seg'], model.heads['normal'].decoder):
-        w = head.conv_seg.weight
-        assert w.std().item() == pytest.approx(0.01, rel=0.25), w.std()
-        assert torch.count_nonzero(head.conv_seg.bias) == 0
-    # the same as the head built and initialised by mmseg alone
+    seg = model.heads['seg'].conv_seg
+    assert seg.weight.std().item() == pytest.approx(0.01, rel=0.25)
+    assert torch.count_nonzero(seg.bias) == 0
     alone = MODELS.build(model_cfg().tasks.seg.head)
     alone.init_weights()
     assert alone.conv_seg.weight.std().item() == pytest.approx(0.01,
                                                                rel=0.25)
+
+
+def test_regression_output_starts_at_torch_scale():
+    """The normals decoder's output conv: U(+-1/sqrt(64)) weights (std
+    1/sqrt(3 * 64) = 0.072; over 192 weights the sample std lies within
+    15 % of it by far), bias 0; a decoder ``init_cfg`` of the config wins.
+    """
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg())
+    model.init_weights()
+    out = model.heads['normal'].decoder.conv_seg
+    assert out.weight.abs().max().item() <= 1 / 8
+    assert out.weight.std().item() == pytest.approx(1 / (3 * 64)**0.5,
+                                                    rel=0.15)
+    assert torch.count_nonzero(out.bias) == 0
+    cfg = model_cfg()
+    cfg.tasks.normal.head.decoder.init_cfg = dict(
+        type='Normal', std=0.01, override=dict(name='conv_seg'))
+    mmseg_like = MODELS.build(cfg)
+    mmseg_like.init_weights()
+    assert mmseg_like.heads['normal'].decoder.conv_seg.weight.std().item() \
+        == pytest.approx(0.01, rel=0.25)
