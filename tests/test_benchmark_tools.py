@@ -1,9 +1,9 @@
-"""tools/analysis_tools/benchmark.py and benchmark_scaling.py: the JSON
-the benchmark writes (schema, the FLOP floor's arithmetic, the targets),
-the official comparison on a user's checkout of bhpfelix/MTLNAS (only where
-``MTLNAS_OFFICIAL_ROOT`` names one), and the scaling tool's task sets, FLOP
-count and FLOP law.  No assertion on a timing: only on how the figures
-relate."""
+"""tools/analysis_tools/benchmark.py and benchmark_scaling.py, and their
+library mtlnas_mm.analysis: the JSON the benchmark writes (schema, the FLOP
+floor's arithmetic, the targets), the official comparison on a user's
+checkout of bhpfelix/MTLNAS (only where ``MTLNAS_OFFICIAL_ROOT`` names
+one), and the scaling tool's task sets, FLOP count and FLOP law.  No
+assertion on a timing: only on how the figures relate."""
 import json
 import os
 import os.path as osp
@@ -13,14 +13,12 @@ import sys
 import pytest
 import torch
 
-from runner_utils import ROOT
+from mtlnas_mm.analysis import cases, official, report, timing
+from runner_utils import ROOT, load_tool
 
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
-if TOOLS not in sys.path:
-    sys.path.insert(0, TOOLS)
-
-import benchmark  # noqa: E402
-import benchmark_scaling  # noqa: E402
+benchmark = load_tool('tools/analysis_tools/benchmark.py')
+benchmark_scaling = load_tool('tools/analysis_tools/benchmark_scaling.py')
 
 TINY = ['--backbone', 'vgg-tiny', '--size', '32', '40', '--repeats', '1',
         '--warmup', '0', '--threads', '1']
@@ -117,7 +115,7 @@ def test_benchmark_targets(tiny_result):
     without --official-root; the markdown prints every target."""
     result, _, table = tiny_result
     res, targets = result['results'], result['targets']
-    assert set(targets) == {t[0] for t in benchmark.TARGETS}
+    assert set(targets) == {t[0] for t in report.TARGETS}
     for name, t in targets.items():
         assert isinstance(t['description'], str)
         assert t['direction'] in ('<=', '>=')
@@ -143,21 +141,21 @@ def test_benchmark_targets(tiny_result):
         / res['infer']['single']['median_s'])
     for t in targets.values():
         assert t['description'] in table
-    for line in benchmark.target_lines(result):
+    for line in report.target_lines(result):
         assert line.split()[2] in ('PASS', 'FAIL', 'n/a')
 
 
 def test_phase_split_needs_the_marks():
     """A search case whose call marks no step phases is an error, not a
     split of zero."""
-    clock = benchmark.PhaseClock(torch.device('cpu'))
-    case = benchmark.Case('x', 'train', lambda: None, None, clock=clock)
+    clock = timing.PhaseClock(torch.device('cpu'))
+    case = timing.Case('x', 'train', lambda: None, None, clock=clock)
     with pytest.raises(RuntimeError, match="set_step"):
         case.run(torch.device('cpu'), record=True)
-    marks = benchmark.Case('y', 'train', lambda: [clock.mark('arch'),
-                                                  clock.mark('weight'),
-                                                  clock.mark(None)],
-                           None, clock=clock)
+    marks = timing.Case('y', 'train', lambda: [clock.mark('arch'),
+                                               clock.mark('weight'),
+                                               clock.mark(None)],
+                        None, clock=clock)
     marks.run(torch.device('cpu'), record=True)
     assert set(marks.phase_times) == {'arch', 'weight'}
 
@@ -185,7 +183,7 @@ def test_official_root_refused(tmp_path):
         benchmark.main(TINY + ['--official-root', str(tmp_path / 'nope')])
     (tmp_path / 'core').mkdir()
     with pytest.raises(SystemExit, match='not a checkout.*supernet.py'):
-        benchmark.import_official(str(tmp_path))
+        official.import_official(str(tmp_path))
 
 
 def _official_root():
@@ -254,14 +252,13 @@ def test_scaling_task_sets(mmseg_scope):
     with pytest.raises(ValueError, match='>= 2 tasks'):
         benchmark_scaling.task_names(1)
     three = benchmark_scaling.scaled_config('vgg-tiny', 3).model.network
-    shipped = benchmark.load_cfg(
-        benchmark_scaling.DEPTH_CONFIG).model.network
+    shipped = cases.load_cfg(benchmark_scaling.DEPTH_CONFIG).model.network
     assert three.tasks.to_dict() == shipped.tasks.to_dict()
     big = benchmark_scaling.scaled_config('vgg16', 3).model.network.tasks
     assert big.depth.head.decoder.in_channels == 512
     assert big.depth.head.decoder.num_classes == 1
     cfg = benchmark_scaling.scaled_config('vgg-tiny', 5)
-    model = benchmark.build_model(cfg.model, torch.device('cpu'))
+    model = cases.build_model(cfg.model, torch.device('cpu'))
     assert len(model.search_space.edges) == 5 * 4 * 24
     assert list(model.network.heads) == benchmark_scaling.task_names(5)
 
@@ -271,7 +268,7 @@ def test_scaling_flop_count_is_exact(mmseg_scope):
     count of a real forward."""
     from torch.utils.flop_counter import FlopCounterMode
     cfg = benchmark_scaling.scaled_config('vgg-tiny', 3)
-    model = benchmark.build_model(cfg.model, torch.device('cpu'))
+    model = cases.build_model(cfg.model, torch.device('cpu'))
     model.set_step('arch')
     shape = (1, 3, 32, 48)
     counted = benchmark_scaling.forward_flops(model, shape)
@@ -282,7 +279,7 @@ def test_scaling_flop_count_is_exact(mmseg_scope):
 
 
 def _law_point(t, c=10.0, a=1.0, b=2.0, crop=128):
-    work = benchmark.iteration_work(t * c + t * (a + b * (t - 1)), t * c)
+    work = cases.iteration_work(t * c + t * (a + b * (t - 1)), t * c)
     return dict(name=f'x:{t}:{crop}', backbone='x', tasks=t, crop=crop,
                 work_gflops=work)
 
@@ -337,15 +334,15 @@ def test_thread_clock_needs_one_cpu_thread():
         torch.set_num_threads(2)
         with pytest.raises(ValueError, match='needs --device cpu and '
                            '--threads 1'):
-            benchmark.set_clock('thread', torch.device('cpu'))
+            timing.set_clock('thread', torch.device('cpu'))
         torch.set_num_threads(1)
-        benchmark.set_clock('thread', torch.device('cpu'))
+        timing.set_clock('thread', torch.device('cpu'))
         cpu = torch.device('cpu')
-        assert benchmark.timed(lambda: time.sleep(0.2), cpu) < 0.05
-        busy = benchmark.timed(lambda: sum(range(3_000_000)), cpu)
+        assert timing.timed(lambda: time.sleep(0.2), cpu) < 0.05
+        busy = timing.timed(lambda: sum(range(3_000_000)), cpu)
         assert busy > 0.01
     finally:
-        benchmark.set_clock('wall', torch.device('cpu'))
+        timing.set_clock('wall', torch.device('cpu'))
         torch.set_num_threads(threads)
-    assert benchmark.timed(lambda: time.sleep(0.2), torch.device('cpu')) \
+    assert timing.timed(lambda: time.sleep(0.2), torch.device('cpu')) \
         >= 0.2

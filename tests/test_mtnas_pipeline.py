@@ -159,13 +159,13 @@ def test_mtnas_config_builds_model(config, tmp_path, mmseg_scope):
 
 
 def _benchmark_tool():
-    return load_tool('tools/benchmark_mtnas.py')
+    return load_tool('tools/analysis_tools/benchmark_mtnas.py')
 
 
 def test_benchmark_points_rebuild_the_release_network():
-    """tools/benchmark_mtnas.py: the point 14:32:321 is the release
-    configs' network (its default reductions are the release's), every
-    head reads the branch width, bad points are refused."""
+    """tools/analysis_tools/benchmark_mtnas.py: the point 14:32:321 is the
+    release configs' network (its default reductions are the release's),
+    every head reads the branch width, bad points are refused."""
     tool = _benchmark_tool()
     point = tool.parse_point('14:32:321')
     assert point['reductions'] == [6, 9, 12]

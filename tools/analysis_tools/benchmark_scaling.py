@@ -12,8 +12,8 @@ crop size, measured and beside the FLOP model's prediction.
 Points: every backbone x task count x crop (``crop x crop`` images,
 ``--batch`` of them; the data preprocessor pads them to its
 ``size_divisor``, 321 -> 328).  The network of a point is the backbone's
-MTL-NAS search config (``benchmark.CONFIGS``) with ``T`` tasks: seg and
-normals (the config's own), then ``depth`` (the head of
+MTL-NAS search config (``mtlnas_mm.analysis.cases.CONFIGS``) with ``T``
+tasks: seg and normals (the config's own), then ``depth`` (the head of
 ``configs/mtlnas/mtlnas_vgg-tiny_synthetic_seg-normal-depth.py`` with the
 widths and fc6 dilation of the backbone's normal decoder), then copies
 of the seg, normal and depth heads under new names (``seg_b``,
@@ -26,8 +26,9 @@ Per point, in a fresh process (its peak RSS is the point's): the model and
 its ``BilevelOptimWrapperConstructor`` optimizers, ``--warmup`` untimed and
 ``--repeats`` timed search iterations (``MTLNAS.train_step``, split into
 the architecture and the weight step as in ``benchmark.py``), one profiled
-iteration for the peak memory (``benchmark.profiled_run``) and the conv
-throughput at the point's shapes (``benchmark.conv_floor_case``).
+iteration for the peak memory (both ``measure_search`` of
+``mtlnas_mm.analysis.cases``) and the conv throughput at the point's
+shapes (``mtlnas_mm.analysis.cases.conv_floor_case``).
 
 **The FLOP model.**  For every point, measured or not, the parent counts
 the forward FLOPs exactly without computing anything
@@ -35,15 +36,15 @@ the forward FLOPs exactly without computing anything
 ``torch._subclasses.FakeTensorMode``; a real ``no_grad`` forward if that
 fails): ``F`` of the search network, ``F_1`` of the same ``T`` columns
 without edges, ``F_fuse = F - F_1``; the iteration's work is
-``benchmark.iteration_work`` (``5 F + F_fuse``) and the predicted time
-``work / conv3x3 throughput`` of the backbone's reference point (its
-smallest measured point), i.e. the FLOP floor extrapolated.  Per column
-the forward work is ``F_1 / T = c`` and ``F_fuse / T = a + b (T - 1)``
-(each fusion node convolves its own feature and, per other task, its
-candidate sources: linear in ``T - 1``), fitted by least squares over the
-counted task counts; the fusion part of an iteration, ``6 F_fuse`` of
-``5 F_1 + 6 F_fuse``, dominates (> 1/2) from ``T > 1 + (5 c / 6 - a) /
-b`` on (``fusion_dominates_from_tasks``).
+``mtlnas_mm.analysis.cases.iteration_work`` (``5 F + F_fuse``) and the
+predicted time ``work / conv3x3 throughput`` of the backbone's reference
+point (its smallest measured point), i.e. the FLOP floor extrapolated.
+Per column the forward work is ``F_1 / T = c`` and
+``F_fuse / T = a + b (T - 1)`` (each fusion node convolves its own feature
+and, per other task, its candidate sources: linear in ``T - 1``), fitted
+by least squares over the counted task counts; the fusion part of an
+iteration, ``6 F_fuse`` of ``5 F_1 + 6 F_fuse``, dominates (> 1/2) from
+``T > 1 + (5 c / 6 - a) / b`` on (``fusion_dominates_from_tasks``).
 
 Points predicted to need more than ``--max-mib`` of memory or more than
 ``--max-iter-s`` per iteration are skipped (stated in the record, the FLOP
@@ -64,10 +65,7 @@ import argparse
 import contextlib
 import copy
 import gc
-import json
 import os.path as osp
-import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -76,13 +74,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(osp.dirname(HERE))
-for path in (REPO, HERE):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
-MiB = 2.0**20
+TOOL = 'tools/analysis_tools/benchmark_scaling.py'
 #: the config that defines the depth task's head
 DEPTH_CONFIG = 'configs/mtlnas/mtlnas_vgg-tiny_synthetic_seg-normal-depth.py'
 #: heads copied for tasks beyond seg, normal, depth (in this order)
@@ -113,7 +109,7 @@ def task_kind_of(name: str) -> str:
 
 def scaled_config(backbone: str, num_tasks: int):
     """The backbone's search config with ``num_tasks`` tasks."""
-    from benchmark import CONFIGS, load_cfg
+    from mtlnas_mm.analysis.cases import CONFIGS, load_cfg
     cfg = load_cfg(CONFIGS[backbone]['search'])
     tasks = cfg.model.network.tasks
     heads = {'seg': tasks['seg'].head, 'normal': tasks['normal'].head}
@@ -142,7 +138,7 @@ def plain_network_config(cfg):
 
 
 def point_batch(cfg, num_tasks: int, batch: int, crop: int) -> dict:
-    from benchmark import make_batch
+    from mtlnas_mm.analysis.cases import make_batch
     num_classes = cfg.model.network.tasks.seg.head.num_classes
     return make_batch(batch, crop, crop, num_classes,
                       with_depth=num_tasks >= 3)
@@ -186,8 +182,9 @@ def count_points(backbone: str, tasks: Sequence[int], crops: Sequence[int],
     import torch
     from mmengine.registry import init_default_scope
 
-    from benchmark import build_model, count_params, iteration_work
-    from mtlnas_mm.models.search_spaces import ARCH_STEP
+    from mtlnas_mm.analysis.cases import build_model, iteration_work
+    from mtlnas_mm.analysis.timing import count_params
+    from mtlnas_mm.structures import ARCH_STEP
     points = []
     for t in tasks:
         cfg = scaled_config(backbone, t)
@@ -226,12 +223,12 @@ def measure_point(backbone: str, num_tasks: int, crop: int, batch: int,
     import torch
     from mmengine.registry import init_default_scope
 
-    from benchmark import (PHASES, Case, PhaseClock, build_model,
-                           conv3x3_inventory, conv_floor_case,
-                           profiled_run, recipe_entropy_weight,
-                           search_optim_wrappers, split_search_steps,
-                           state_bytes)
-    from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
+    from mtlnas_mm.analysis.cases import (build_model, conv3x3_inventory,
+                                          conv_floor_case, measure_search,
+                                          recipe_entropy_weight,
+                                          search_optim_wrappers,
+                                          split_search_steps)
+    from mtlnas_mm.analysis.timing import PHASES, PhaseClock
     cpu = torch.device('cpu')
     cfg = scaled_config(backbone, num_tasks)
     init_default_scope('mmseg')
@@ -240,21 +237,10 @@ def measure_point(backbone: str, num_tasks: int, crop: int, batch: int,
     wrappers = search_optim_wrappers(cfg, f'{backbone} search')(model)
     clock = PhaseClock(cpu)
     split_search_steps(model, clock)
-    model.train()
     base_batch = point_batch(cfg, num_tasks, batch, crop)
-
-    def step() -> None:
-        model.train_step({WEIGHT_STEP: copy.deepcopy(base_batch),
-                          ARCH_STEP: copy.deepcopy(base_batch)}, wrappers)
-    case = Case('search_iter', 'train', step, None, clock=clock)
-    for _ in range(warmup):
-        case.run(cpu, record=False)
-    for _ in range(repeats):
-        case.run(cpu, record=True)
-    # before the profiled run: the profiler's own records would count
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    mem = profiled_run(step, cpu, lambda: state_bytes(
-        model, [wrappers[WEIGHT_STEP], wrappers[ARCH_STEP]]))
+    measured = measure_search(model, wrappers, base_batch, repeats, warmup,
+                              clock)
+    case = measured['case']
     floor = conv_floor_case(conv3x3_inventory(model, base_batch), cpu)
     floor.run(cpu, record=False)
     for _ in range(repeats):
@@ -265,33 +251,33 @@ def measure_point(backbone: str, num_tasks: int, crop: int, batch: int,
         times_s=case.times,
         phases_s={p: statistics.median(case.phase_times[p])
                   for p in PHASES},
-        peak_rss_mib=peak_rss, conv3x3_work_gflops=floor.info['work_gflops'],
+        peak_rss_mib=measured['peak_rss_mib'],
+        conv3x3_work_gflops=floor.info['work_gflops'],
         conv3x3_s=conv_s,
         conv3x3_gflops_per_s=floor.info['work_gflops'] / conv_s,
-        **mem)
+        **measured['memory'])
 
 
 def run_child(point: dict, repeats: int, warmup: int,
               threads: Optional[int], timeout_s: float) -> dict:
-    """``measure_point`` in a fresh process."""
-    cmd = [sys.executable, osp.abspath(__file__), '--child',
-           point['backbone'], str(point['tasks']), str(point['crop']),
-           '--batch', str(point['batch']), '--repeats', str(repeats),
-           '--warmup', str(warmup)]
-    if threads:
-        cmd += ['--threads', str(threads)]
+    """``measure_point`` in a fresh process; a failure or a timeout is a
+    skipped point."""
+    from mtlnas_mm.analysis.runs import MeasurementError
+    from mtlnas_mm.analysis.runs import run_child as run_in_child
     started = time.time()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                              timeout=timeout_s)
+        rec = run_in_child(
+            __file__, [point['backbone'], str(point['tasks']),
+                       str(point['crop'])], REPO, timeout_s,
+            batch=point['batch'], repeats=repeats, warmup=warmup,
+            threads=threads or None)
     except subprocess.TimeoutExpired:
         return dict(measured=False, skipped=f'the measuring process ran '
                     f'past {timeout_s:.0f} s and was stopped')
-    if proc.returncode != 0:
+    except MeasurementError as e:
         return dict(measured=False, skipped=(
-            f'the measuring process failed (exit {proc.returncode}): '
-            + proc.stderr.strip()[-600:]))
-    rec = json.loads(proc.stdout)
+            f'the measuring process failed (exit {e.returncode}): '
+            + e.stderr.strip()[-600:]))
     rec['process_s'] = time.time() - started
     return rec
 
@@ -475,7 +461,7 @@ def plot(result: dict, path: str) -> None:
 # main
 # ----------------------------------------------------------------------
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    from benchmark import CONFIGS
+    from mtlnas_mm.analysis.cases import CONFIGS
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -510,14 +496,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse existing output files before anything is measured."""
-    from mtlnas_mm.utils import claim_output_file
-    for path in (args.out, args.plot):
-        if path:
-            claim_output_file(path, 'benchmark_scaling.py', args.overwrite)
-
-
 def write(result: dict, out: Optional[str], plot_path: Optional[str],
           overwrite: bool = False) -> None:
     """The JSON to stdout and ``out``, the picture to ``plot_path``."""
@@ -530,17 +508,13 @@ def write(result: dict, out: Optional[str], plot_path: Optional[str],
 def merge(paths: Sequence[str]) -> dict:
     """One result from several runs: a measured point replaces the same
     point of an earlier run; each run's settings and machine are kept."""
-    runs, by_name = [], {}
-    for k, path in enumerate(paths):
-        with open(path) as f:
-            run = json.load(f)
-        for p in run.pop('points'):
-            p = {key: v for key, v in p.items() if key not in PREDICTED}
-            if p.get('measured') or p['name'] not in by_name:
-                by_name[p['name']] = dict(p, run=k)
-        for key in ('fusion', 'skipped'):
-            run.pop(key, None)
-        runs.append(dict(run, file=osp.basename(path)))
+    from mtlnas_mm.analysis.runs import read_runs
+    runs, points = read_runs(paths, 'points', ('fusion', 'skipped'))
+    by_name = {}
+    for p in points:
+        p = {key: v for key, v in p.items() if key not in PREDICTED}
+        if p.get('measured') or p['name'] not in by_name:
+            by_name[p['name']] = p
     return dict(runs=runs, **summarise(list(by_name.values())))
 
 
@@ -567,8 +541,11 @@ def log_point(p: dict) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    if not args.child:
-        check_outputs(args)
+    from mtlnas_mm.analysis.runs import (claim_outputs, command_line,
+                                         quiet_logger, report_to_parent)
+    if not args.child:  # refused before measuring
+        claim_outputs((args.out, args.plot), 'benchmark_scaling.py',
+                      args.overwrite)
     if args.merge:
         result = merge(args.merge)
         if args.note:
@@ -578,24 +555,20 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    from mmengine.logging import MMLogger
-    with contextlib.redirect_stdout(sys.stderr):
-        MMLogger.get_instance('mtlnas_benchmark_scaling',
-                              log_level='WARNING')
+    quiet_logger('mtlnas_benchmark_scaling')
     if args.child:
         backbone, t, crop = args.child[0], int(args.child[1]), \
             int(args.child[2])
         with contextlib.redirect_stdout(sys.stderr):
             record = measure_point(backbone, t, crop, args.batch,
                                    args.repeats, args.warmup)
-        print(json.dumps(record))
-        return record
+        return report_to_parent(record)
     for t in args.tasks:
         task_names(t)  # refuse a bad task count before anything runs
     if min(args.crops) < 16:
         raise SystemExit('--crops: crops below 16 pixels do not fit the '
                          'VGG-16 LargeFOV strides')
-    from benchmark import machine_info
+    from mtlnas_mm.analysis.timing import machine_info
     started = time.time()
     points: List[dict] = []
     for bb in args.backbones:
@@ -640,15 +613,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             batch=args.batch, repeats=args.repeats, warmup=args.warmup,
             max_mib=args.max_mib, max_iter_s=args.max_iter_s,
             dry_run=args.dry_run,
-            command=shlex.join(
-                ['python', 'tools/analysis_tools/benchmark_scaling.py'] +
-                list(sys.argv[1:] if argv is None else argv))),
+            command=command_line(TOOL, argv)),
         method=('per point a fresh process: median of --repeats search '
-                'iterations after --warmup; peak_mib: benchmark.profiled_run '
+                'iterations after --warmup; peak_mib: '
+                'mtlnas_mm.analysis.timing.profiled_run '
                 '(CPU allocator events, second of two profiled iterations, '
                 'plus the state alive at its start); peak_rss_mib: '
                 'getrusage before the profiled runs; work: '
-                'benchmark.iteration_work of the counted forward FLOPs '
+                'mtlnas_mm.analysis.cases.iteration_work of the counted '
+                'forward FLOPs '
                 '(FlopCounterMode: conv / matmul); flop_model_s: work / the '
                 'reference point\'s measured conv3x3 throughput'),
         **summarise(points))

@@ -40,7 +40,6 @@ table (mean +- sample std over the seeds).
 """
 import argparse
 import copy
-import importlib.util
 import json
 import os.path as osp
 import statistics
@@ -52,6 +51,7 @@ from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
 from mmseg.registry import MODELS
+from mtlnas_mm.apis import run_pipeline, set_stage_iters
 from mtlnas_mm.evaluation import delta_m
 from mtlnas_mm.structures import load_architecture, random_cell_architecture
 from mtlnas_mm.utils import (claim_output_dir, model_complexity, name_run,
@@ -82,14 +82,6 @@ DEMO_ROWS = (
     ('MTL-NAS single-task', 'single-task (1500 + 300 it)'),
 )
 DEMO_REFERENCE = 'single-task (1500 + 300 it)'
-
-
-def _pipeline_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mtnas_pipeline', osp.join(ROOT, 'tools', 'mtnas_pipeline.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def _config(path: str, seed: int, work_dir: str, name: str) -> Config:
@@ -154,12 +146,11 @@ def run_row(row: str, seed: int, work_dir: str, search_iters: int,
                       complexity=summary['complexity'],
                       genotype=summary['genotypes']['backbone'])
     elif row == 'mtnas':
-        tool = _pipeline_tool()
         cfgs = [_config(osp.join(ROOT, c), seed, work_dir, name)
                 for c in STAGE_CONFIGS]
-        tool.set_stage_iters(cfgs, search_iters=search_iters,
-                             retrain_iters=retrain_iters)
-        summary = tool.run_pipeline(
+        set_stage_iters(cfgs, search_iters=search_iters,
+                        retrain_iters=retrain_iters)
+        summary = run_pipeline(
             cfgs, work_dir, resume=osp.isdir(osp.join(work_dir, 'branches')))
         result = dict(metrics=summary['test_metrics'],
                       complexity=summary['complexity'],

@@ -8,7 +8,7 @@ The same convolution through oneDNN (``aten::mkldnn_convolution``) is
 faster for the forward and for the input gradient (itself a 1x1
 convolution with the transposed weight); the weight gradient stays torch's
 GEMM (oneDNN is not faster there).  Per-op figures:
-``tools/benchmark_conv1x1.py``.
+``tools/analysis_tools/benchmark_conv1x1.py``.
 
 Same computation up to float rounding (tested): only the kernels differ.
 The oneDNN path is taken for contiguous fp32 CPU tensors outside autocast

@@ -1,10 +1,12 @@
 """Memory and time of one MTNAS search iteration (architecture + weight
 step) at several network / crop sizes.
 
-    python tools/benchmark_mtnas.py [--stages backbone branches]
+    python tools/analysis_tools/benchmark_mtnas.py
+        [--stages backbone branches]
         [--points tiny CELLS:C:CROP[:R1-R2-R3] ...] [--batch N]
         [--repeats R] [--threads T] [--out FILE.json]
-    python tools/benchmark_mtnas.py --merge A.json B.json ... [--out FILE]
+    python tools/analysis_tools/benchmark_mtnas.py --merge A.json B.json ...
+        [--out FILE]
 
 A DARTS search cell computes all 8 candidate operations on every edge
 (measured), so the search step, not the derived network, bounds the size
@@ -28,9 +30,11 @@ one fresh process builds the MTNAS model and its
 ``MTNAS.train_step(dict(weight=batch, arch=batch), wrappers)`` on a
 synthetic batch (seg + normals, ``--batch`` images): one warm-up
 iteration, ``--repeats`` timed ones (median), then two under
-``torch.profiler`` for the allocated memory (the method of
+``torch.profiler`` for the allocated memory
+(``mtlnas_mm.analysis.timing.profiled_run``, as in
 ``tools/analysis_tools/benchmark.py``: in the second, peak of the running
-sum of the CPU allocator's events plus the bytes alive at its start).  The process'
+sum of the CPU allocator's events plus the bytes alive at its start).  The
+process'
 peak resident set size over the warm-up and timed iterations
 (``getrusage`` ``ru_maxrss`` before the profiled run, whose records
 would count; everything the process held: libraries, allocator caches)
@@ -52,25 +56,18 @@ one file.
 """
 import argparse
 import contextlib
-import copy
-import json
-import os
 import os.path as osp
-import resource
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-for path in (REPO, osp.join(REPO, 'tools', 'analysis_tools')):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
-MiB = 2.0**20
+TOOL = 'tools/analysis_tools/benchmark_mtnas.py'
 #: stage name -> (tiny config, release config)
 STAGE_CONFIGS = {
     'branches': ('configs/mtnas/mtnas_cells-tiny_synthetic_stage1-branches.py',
@@ -136,13 +133,6 @@ def stage_config(stage: str, point: dict):
     return cfg
 
 
-def rss_mib() -> float:
-    """Current resident set size of this process."""
-    with open('/proc/self/statm') as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf('SC_PAGE_SIZE') / MiB
-
-
 def measure_point(stage: str, point: dict, batch: int,
                   repeats: int) -> dict:
     """Build the stage model of ``point`` and measure its search iteration
@@ -150,37 +140,21 @@ def measure_point(stage: str, point: dict, batch: int,
     import torch
     from mmengine.registry import init_default_scope
 
-    from benchmark import make_batch, profiled_run, state_bytes, timed
-    from mmseg.registry import MODELS
-    from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
-    from mtlnas_mm.models.search_spaces import ARCH_STEP, WEIGHT_STEP
+    from mtlnas_mm.analysis.cases import (build_model, make_batch,
+                                          measure_search,
+                                          search_optim_wrappers)
+    from mtlnas_mm.analysis.timing import rss_mib
+    from mtlnas_mm.structures import ARCH_STEP, WEIGHT_STEP
     cfg = stage_config(stage, point)
     init_default_scope('mmseg')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    ow_cfg = copy.deepcopy(dict(cfg.optim_wrapper))
-    ow_cfg.pop('constructor')
-    wrappers = BilevelOptimWrapperConstructor(
-        ow_cfg, ow_cfg.pop('paramwise_cfg', None))(model)
+    model = build_model(cfg.model, torch.device('cpu'))
+    wrappers = search_optim_wrappers(cfg, f'{stage} {point["name"]}')(model)
     num_classes = cfg.model.network.tasks.seg.head.num_classes
     crop = point['crop']
     base_batch = make_batch(batch, crop, crop, num_classes)
-
-    def step() -> None:
-        model.train_step({WEIGHT_STEP: copy.deepcopy(base_batch),
-                          ARCH_STEP: copy.deepcopy(base_batch)}, wrappers)
-
-    cpu = torch.device('cpu')
     rss_built = rss_mib()
-    warmup_s = timed(step, cpu)
-    times = [timed(step, cpu) for _ in range(repeats)]
-    # before the profiled run: the profiler's own records would count
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    mem = profiled_run(
-        step, cpu, lambda: state_bytes(
-            model, [wrappers[WEIGHT_STEP], wrappers[ARCH_STEP]]))
+    measured = measure_search(model, wrappers, base_batch, repeats,
+                              warmup=1)
     params = dict(
         total=sum(p.numel() for p in model.parameters()),
         arch=sum(p.numel() for g in wrappers[ARCH_STEP].param_groups
@@ -189,26 +163,27 @@ def measure_point(stage: str, point: dict, batch: int,
                              for g in wrappers[WEIGHT_STEP].param_groups
                              for p in g['params']))
     net = cfg.model.network
+    times = measured['case'].times
     return dict(
         stage=stage, point=point['name'], crop=crop, batch=batch,
         trunk=dict(net.backbone.trunk), branch=dict(net.backbone.branch),
-        params=params, warmup_s=warmup_s, median_s=statistics.median(times),
-        times_s=times, rss_after_build_mib=rss_built, peak_rss_mib=peak_rss,
-        **mem)
+        params=params, warmup_s=measured['warmup_s'][0],
+        median_s=statistics.median(times), times_s=times,
+        rss_after_build_mib=rss_built,
+        peak_rss_mib=measured['peak_rss_mib'], **measured['memory'])
 
 
 def run_child(stage: str, point: str, batch: int, repeats: int,
               threads: Optional[int]) -> dict:
     """``measure_point`` in a fresh process (peak RSS never shrinks)."""
-    cmd = [sys.executable, osp.abspath(__file__), '--child', stage, point,
-           '--batch', str(batch), '--repeats', str(repeats)]
-    if threads:
-        cmd += ['--threads', str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if proc.returncode != 0:
+    from mtlnas_mm.analysis.runs import MeasurementError
+    from mtlnas_mm.analysis.runs import run_child as run_in_child
+    try:
+        return run_in_child(__file__, [stage, point], REPO, batch=batch,
+                            repeats=repeats, threads=threads or None)
+    except MeasurementError as e:
         raise RuntimeError(f'{stage} {point}: the measuring process '
-                           f'failed:\n{proc.stderr[-3000:]}')
-    return json.loads(proc.stdout)
+                           f'failed:\n{e.stderr[-3000:]}') from None
 
 
 def fit_memory(records: Sequence[dict]) -> List[dict]:
@@ -240,14 +215,8 @@ def fit_memory(records: Sequence[dict]) -> List[dict]:
 
 def merge(paths: Sequence[str]) -> dict:
     """One result from the results of several runs (``--merge``)."""
-    runs, records = [], []
-    for k, path in enumerate(paths):
-        with open(path) as f:
-            run = json.load(f)
-        for r in run.pop('records'):
-            records.append(dict(r, run=k))
-        run.pop('fit', None)
-        runs.append(dict(run, file=osp.basename(path)))
+    from mtlnas_mm.analysis.runs import read_runs
+    runs, records = read_runs(paths, 'records', ('fit', ))
     return dict(runs=runs, records=records, fit=fit_memory(records))
 
 
@@ -275,20 +244,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write(result: dict, out: Optional[str], overwrite: bool = False) -> None:
-    """The JSON to stdout and, if given, to ``out``."""
-    from mtlnas_mm.utils import write_json_report
-    write_json_report(result, out, 'benchmark_mtnas.py', overwrite)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Measure every point and stage in its own process (or, with
+    ``--child``, one of them in this one), write and return the result."""
     args = parse_args(argv)
-    if args.out and not args.child:  # refused before measuring
-        from mtlnas_mm.utils import claim_output_file
-        claim_output_file(args.out, 'benchmark_mtnas.py', args.overwrite)
+    from mtlnas_mm.analysis.runs import (claim_outputs, command_line,
+                                         quiet_logger, report_to_parent)
+    from mtlnas_mm.utils import write_json_report
+    if not args.child:  # refused before measuring
+        claim_outputs((args.out, ), 'benchmark_mtnas.py', args.overwrite)
     if args.merge:
         result = merge(args.merge)
-        write(result, args.out, args.overwrite)
+        write_json_report(result, args.out, 'benchmark_mtnas.py',
+                          args.overwrite)
         return result
     if args.child:
         import torch
@@ -296,17 +264,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             torch.set_num_threads(args.threads)
         stage, point = args.child
         with contextlib.redirect_stdout(sys.stderr):
-            from mmengine.logging import MMLogger
-            MMLogger.get_instance('mtnas_benchmark', log_level='WARNING')
+            quiet_logger('mtnas_benchmark')
             record = measure_point(stage, parse_point(point), args.batch,
                                    args.repeats)
-        print(json.dumps(record))
-        return record
+        return report_to_parent(record)
     for p in args.points:
         parse_point(p)  # refuse a bad point before measuring anything
     import torch
 
-    from benchmark import machine_info
+    from mtlnas_mm.analysis.timing import machine_info
     started = time.time()
     records: List[dict] = []
     for point in args.points:
@@ -324,9 +290,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         machine=machine_info(torch.device('cpu')),
         settings=dict(stages=args.stages, points=args.points,
                       batch=args.batch, repeats=args.repeats,
-                      command=shlex.join(
-                          ['python', 'tools/benchmark_mtnas.py'] +
-                          list(sys.argv[1:] if argv is None else argv))),
+                      command=command_line(TOOL, argv)),
         memory_method=(
             'peak_mib: torch.profiler profile_memory=True, peak of the '
             'running sum of CPU allocator events during one iteration plus '
@@ -340,7 +304,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         records=records,
         fit=fit_memory(records),
         wall_s=time.time() - started)
-    write(result, args.out, args.overwrite)
+    write_json_report(result, args.out, 'benchmark_mtnas.py',
+                      args.overwrite)
     return result
 
 

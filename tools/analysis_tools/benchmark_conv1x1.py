@@ -2,8 +2,8 @@
 (``mtlnas_mm.models.layers.conv1x1``), at the shapes of the VGG-16
 LargeFOV pair.
 
-    python tools/benchmark_conv1x1.py [--size H W] [--batch N]
-        [--repeats R] [--threads T] [--out FILE.json]
+    python tools/analysis_tools/benchmark_conv1x1.py [--size H W]
+        [--batch N] [--repeats R] [--threads T] [--out FILE.json]
 
 For every 1x1 convolution of a search iteration (the fusion convs of each
 block, ``(1 + k) C -> C`` with ``k`` the most sources a fusion op of that
@@ -27,7 +27,8 @@ from typing import Callable, Dict, List
 import torch
 import torch.nn.functional as F
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 

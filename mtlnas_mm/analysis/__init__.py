@@ -1,0 +1,15 @@
+"""The library of the benchmark tools (``tools/analysis_tools/benchmark*.py``).
+
+* :mod:`.timing`: clocks, the phase split of a search iteration, the
+  profiled run (peak memory, FLOPs), machine information;
+* :mod:`.cases`: the project's models, configs and synthetic batches, the
+  cases of ``benchmark.py``, the FLOP floor (the network's 3x3 convs);
+* :mod:`.official`: the official MTL-NAS code of a user's checkout;
+* :mod:`.report`: the summary of ``benchmark.py`` (ratios, floor, targets)
+  and its markdown;
+* :mod:`.runs`: what the tools share around a measurement (a fresh
+  measuring process, merged result files, the output rule, the command).
+
+Not imported by ``import mtlnas_mm``: import the module needed, e.g.
+``from mtlnas_mm.analysis import timing``.
+"""
