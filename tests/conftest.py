@@ -6,8 +6,6 @@ dtype, deterministic-algorithm flags, grad mode, mmengine's default
 registry scope and the torch / numpy / Python random generators back as
 they were, so a test's ``manual_seed``
 or thread setting cannot reach the tests after it, whatever their order.
-A module that needs one thread asks for it with
-``pytestmark = pytest.mark.usefixtures('one_thread')``.
 
 ``MTLNAS_TEST_THREADS=N`` runs the whole suite at ``N`` torch threads
 (default: torch's own default), e.g. to check it at 1 and at 2 threads.
@@ -65,13 +63,6 @@ def _restore_process_state():
     np.random.set_state(numpy_rng)
     random.setstate(python_rng)
     DefaultScope._instance_dict = scopes
-
-
-@pytest.fixture
-def one_thread():
-    """Run a test at one torch thread (restored afterwards by
-    :func:`_restore_process_state`)."""
-    torch.set_num_threads(1)
 
 
 @pytest.fixture

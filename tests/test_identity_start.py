@@ -90,7 +90,7 @@ def test_hook_starts_a_search_at_the_pair(pair_and_batch, data_root,
                                           tmp_path):
     """Through the runner: the hook sets every fusion BN from the data
     before the first iteration and leaves the other BNs' running
-    statistics as loaded."""
+    statistics and batch counts as loaded."""
     _, ckpt, _ = pair_and_batch
     cfg = tiny_cfg(TINY_SEARCH, str(tmp_path / 'search'), data_root,
                    iters=1)
@@ -107,7 +107,7 @@ def test_hook_starts_a_search_at_the_pair(pair_and_batch, data_root,
                        for op in identity_fusion_ops(net)]
         seen['column'] = net.backbone.columns['seg'].state_dict()
         seen['column'] = {k: v.clone() for k, v in seen['column'].items()
-                          if 'running' in k}
+                          if 'running' in k or 'num_batches' in k}
 
     runner.register_hook(_Probe(snapshot), priority='LOW')
     runner.train()

@@ -92,11 +92,11 @@ def test_work_dir_resume_accepts_an_mmengine_run_only(tmp_path):
     run.mkdir()
     (run / 'iter_4.pth').write_bytes(b'weights')
     with pytest.raises(OutputExistsError, match='--resume'):
-        claim_work_dir(str(run), 'train.py', resume=True)
+        claim_work_dir(str(run), 'train.py', accept_run=True)
     (run / 'last_checkpoint').write_text(str(run / 'iter_4.pth'))
     with pytest.raises(OutputExistsError):
-        claim_work_dir(str(run), 'train.py', resume=False)
-    claim_work_dir(str(run), 'train.py', resume=True)
+        claim_work_dir(str(run), 'train.py', accept_run=False)
+    claim_work_dir(str(run), 'train.py', accept_run=True)
     assert (run / OUTPUT_MARKER).is_file()
     assert (run / 'iter_4.pth').read_bytes() == b'weights'
 

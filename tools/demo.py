@@ -78,8 +78,7 @@ def use_identity_start(cfg: Config) -> Config:
     :class:`~mtlnas_mm.engine.hooks.FusionIdentityStartHook`."""
     net = cfg.model.network if 'network' in cfg.model else cfg.model
     net.backbone.edges.fusion.init = (1.0, 0.0)
-    cfg.default_hooks.identity_start = dict(
-        type='FusionIdentityStartHook', num_batches=4)
+    cfg.default_hooks.identity_start = dict(type='FusionIdentityStartHook')
     return cfg
 
 

@@ -86,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                          'pickle file (.pkl)')
     # every output is checked before anything runs; test.py adds a log
     # folder to a run's work dir, so an mmengine work dir is accepted
-    claim_work_dir(cfg.work_dir, 'test.py', resume=True)
+    claim_work_dir(cfg.work_dir, 'test.py', accept_run=True)
     metrics_out = args.metrics_out or osp.join(cfg.work_dir,
                                                'test_metrics.json')
     if is_launch_main():

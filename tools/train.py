@@ -60,7 +60,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     cfg = build_cfg(args)
-    claim_work_dir(cfg.work_dir, 'train.py', resume=args.resume is not None)
+    claim_work_dir(cfg.work_dir, 'train.py',
+                   accept_run=args.resume is not None)
     # CPU-only machines: gloo DDP, initialised here instead of by mmengine
     init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)

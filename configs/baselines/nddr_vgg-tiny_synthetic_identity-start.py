@@ -4,4 +4,4 @@
 _base_ = ['./nddr_vgg-tiny_synthetic.py']
 model = dict(backbone=dict(edges=dict(fusion=dict(init=(1.0, 0.0)))))
 default_hooks = dict(
-    identity_start=dict(type='FusionIdentityStartHook', num_batches=4))
+    identity_start=dict(type='FusionIdentityStartHook'))

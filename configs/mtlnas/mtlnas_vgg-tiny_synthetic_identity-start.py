@@ -4,4 +4,4 @@
 # recipe; see FusionIdentityStartHook).
 _base_ = ['./mtlnas_vgg-tiny_synthetic.py']
 default_hooks = dict(
-    identity_start=dict(type='FusionIdentityStartHook', num_batches=4))
+    identity_start=dict(type='FusionIdentityStartHook'))

@@ -109,21 +109,21 @@ def is_launch_main() -> bool:
     return int(os.environ.get('RANK', '0')) == 0
 
 
-def claim_work_dir(path: str, tool: str, resume: bool = False) -> str:
+def claim_work_dir(path: str, tool: str, accept_run: bool = False) -> str:
     """Claim a runner's work dir (:func:`claim_output_dir`) on the main
     process (``RANK`` 0 or unset; the other ranks write nothing there).
 
-    With ``resume`` (``tools/train.py --resume``) the user asks to continue
-    a run in ``path``: a directory holding mmengine's ``last_checkpoint``
-    record is accepted (and marked) even without the marker, e.g. a work
-    dir an older version wrote.
+    With ``accept_run`` (``tools/train.py --resume``; ``tools/test.py``,
+    which adds a log folder to a run's work dir) a directory holding
+    mmengine's ``last_checkpoint`` record is accepted (and marked) even
+    without the marker, e.g. a work dir an older version wrote.
     """
     if not is_launch_main():
         return path
-    if resume and osp.isfile(osp.join(path, 'last_checkpoint')):
+    if accept_run and osp.isfile(osp.join(path, 'last_checkpoint')):
         if not is_claimed(path):
             with open(osp.join(path, OUTPUT_MARKER), 'w') as f:
-                f.write(f'resumed by {tool} (mtlnas_mm)\n')
+                f.write(f'continued by {tool} (mtlnas_mm)\n')
         return path
     return claim_output_dir(
         path, tool, reuse_hint=' for --work-dir (a work dir this project '

@@ -88,6 +88,8 @@ def init_fusion_identity(
 
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     momenta = [m.momentum for m in norms]
+    tracked = [None if m.num_batches_tracked is None else
+               m.num_batches_tracked.clone() for m in norms]
     handles = [op.bn.register_forward_hook(collect) for op in ops]
     try:
         for m in norms:  # no running statistic moves during the pass
@@ -96,8 +98,10 @@ def init_fusion_identity(
     finally:
         for handle in handles:
             handle.remove()
-        for m, momentum in zip(norms, momenta):
+        for m, momentum, count in zip(norms, momenta, tracked):
             m.momentum = momentum
+            if count is not None:
+                m.num_batches_tracked.copy_(count)
     for op in ops:
         if id(op.bn) not in stats:
             raise RuntimeError('identity start: a fusion op was not run by '
