@@ -1,7 +1,7 @@
 # Option measurement: the official network details (no conv bias, pools
 # padded (0, 1), Kaiming(a=1) heads, inputs minus the mean with std 1, no
 # size_divisor), otherwise the reference.
-_base_ = ['../baselines/single-task_vgg-tiny_synthetic.py',
+_base_ = ['./single-task_vgg-tiny_synthetic_both-normal-spaces.py',
           '../_base_/official/mtlnas_official.py']
 _init = {{_base_.official_head_init}}
 model = dict(
@@ -10,7 +10,3 @@ model = dict(
     tasks=dict(
         seg=dict(head=dict(conv_init_cfg=_init)),
         normal=dict(head=dict(decoder=dict(conv_init_cfg=_init)))))
-_ev = dict(type='MultiTaskEvaluator', metrics=[
-    dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
-    dict(type='SurfaceNormalMetric', spaces=('unit', 'raw'))])
-test_evaluator = _ev

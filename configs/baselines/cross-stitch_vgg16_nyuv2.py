@@ -1,12 +1,4 @@
-# Cross-stitch baseline: scalar mixing after each block.
-_base_ = [
-    '../_base_/models/vgg16_largefov_seg_normal.py',
-    '../_base_/edges/cross_stitch.py',
-    '../_base_/datasets/nyuv2_seg_normal.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_20k.py',
-]
-model = dict(backbone=dict(edges={{_base_.edges}}))
-# the fusion ops learn 100x faster, as in the search
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'backbone.edges': dict(lr_mult=100.0)}))
+# Cross-stitch baseline: NDDR-CNN's layers and init (0.9, 0.1) with learnable
+# scalar mixing of the paired layers instead of the NDDR op (no BN/ReLU).
+_base_ = './nddr_vgg16_nyuv2.py'
+model = dict(backbone=dict(edges=dict(fusion=dict(type='cross_stitch'))))

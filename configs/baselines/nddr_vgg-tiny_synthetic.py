@@ -1,4 +1,5 @@
-# NDDR-CNN baseline: NDDR layers after each block, init (0.9, 0.1).
+# NDDR-CNN baseline: NDDR layers after each block, init (0.9, 0.1); the
+# reference of the cross-stitch and all-edges supernet configs beside it.
 _base_ = [
     '../_base_/models/vgg-tiny_largefov_seg_normal.py',
     '../_base_/edges/nddr.py',

@@ -1,12 +1,8 @@
-# All-edges supernet (no search): 48 edges always on, init (0.9, 0.1).
-_base_ = [
-    '../_base_/models/vgg-tiny_largefov_seg_normal.py',
-    '../_base_/edges/supernet.py',
-    '../_base_/datasets/synthetic_seg_normal.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_tiny.py',
-]
-model = dict(backbone=dict(edges={{_base_.edges}}))
-# the fusion ops learn 100x faster, as in the search
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'backbone.edges': dict(lr_mult=100.0)}))
+# All-edges supernet (no search): every candidate edge of the MTL-NAS space
+# always on (gate 1), NDDR fusion at every layer, init (0.9, 0.1).
+_base_ = './nddr_vgg-tiny_synthetic.py'
+model = dict(
+    backbone=dict(
+        edges=dict(
+            connectivity=dict(_delete_=True, same_block=True, max_gap=3),
+            fusion_layers='all')))

@@ -18,17 +18,13 @@ model = dict(
                     num_classes=1,
                     norm_cfg=norm_cfg),
                 loss=dict(type='MaskedDepthLoss', loss_weight=1.0))))))
-# the data set's pipelines, loading depth too
+# the data with depth maps and the three-task evaluator: the fields of
+# ../_base_/datasets/synthetic_seg_normal_depth.py, set here because the base
+# config already lists the two-task data set
 train_dataloader = dict(
     dataset=dict(with_depth=True, pipeline={{_base_.depth_train_pipeline}}))
 val_dataloader = dict(
     dataset=dict(with_depth=True, pipeline={{_base_.depth_test_pipeline}}))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='MultiTaskEvaluator',
-    metrics=[
-        dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
-        dict(type='SurfaceNormalMetric'),
-        dict(type='PooledDepthMetric'),
-    ])
+val_evaluator = {{_base_.depth_evaluator}}
 test_evaluator = val_evaluator

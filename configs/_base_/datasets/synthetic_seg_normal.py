@@ -8,10 +8,11 @@
 dataset_type = 'NYUv2MultiTaskDataset'
 data_root = 'data/synthetic_nyuv2'
 crop_size = (96, 128)
-train_pipeline = [
-    dict(type='LoadMultiTaskImage'),
-    dict(type='LoadSegMap'),
-    dict(type='LoadNormalMap'),
+# the annotations each sample loads; the depth_* pipelines (used by
+# ./synthetic_seg_normal_depth.py) load depth maps too
+load_annotations = [dict(type='LoadSegMap'), dict(type='LoadNormalMap')]
+load_depth_annotations = [*load_annotations, dict(type='LoadDepthMap')]
+train_augmentations = [
     dict(
         type='RandomResize',
         scale=(128, 96),
@@ -21,20 +22,24 @@ train_pipeline = [
     dict(type='MultiTaskPad', size=crop_size),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='NormalAwareRandomFlip', prob=0.5),
-    dict(type='PackMultiTaskInputs'),
+]
+train_pipeline = [
+    dict(type='LoadMultiTaskImage'), *load_annotations, *train_augmentations,
+    dict(type='PackMultiTaskInputs')
 ]
 test_pipeline = [
-    dict(type='LoadMultiTaskImage'),
-    dict(type='LoadSegMap'),
-    dict(type='LoadNormalMap'),
-    dict(type='PackMultiTaskInputs'),
+    dict(type='LoadMultiTaskImage'), *load_annotations,
+    dict(type='PackMultiTaskInputs')
 ]
-# the same pipelines loading depth maps too (configs with a depth task:
-# dataset=dict(with_depth=True, pipeline={{_base_.depth_train_pipeline}}))
-depth_train_pipeline = train_pipeline[:3] + [dict(type='LoadDepthMap')
-                                             ] + train_pipeline[3:]
-depth_test_pipeline = test_pipeline[:3] + [dict(type='LoadDepthMap')
-                                           ] + test_pipeline[3:]
+depth_train_pipeline = [
+    dict(type='LoadMultiTaskImage'), *load_depth_annotations,
+    *train_augmentations,
+    dict(type='PackMultiTaskInputs')
+]
+depth_test_pipeline = [
+    dict(type='LoadMultiTaskImage'), *load_depth_annotations,
+    dict(type='PackMultiTaskInputs')
+]
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
@@ -61,3 +66,11 @@ val_evaluator = dict(
         dict(type='SurfaceNormalMetric'),
     ])
 test_evaluator = val_evaluator
+# the three-task evaluator of the depth configs
+depth_evaluator = dict(
+    type='MultiTaskEvaluator',
+    metrics=[
+        dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
+        dict(type='SurfaceNormalMetric'),
+        dict(type='PooledDepthMetric'),
+    ])

@@ -1,9 +1,8 @@
-# What a tiny MTNAS config adds for a depth task (its own decoder branch, a
-# DenseRegressionHead at stride 4) and the three-task evaluator; the
-# depth-loading pipelines are the data set's (depth_train_pipeline,
-# depth_test_pipeline of ../datasets/synthetic_seg_normal.py). Named
-# fields, so a stage config merges them into its own task dict /
-# evaluators without duplicate base keys.
+# The depth task of a tiny MTNAS config: its own decoder branch, a
+# DenseRegressionHead at stride 4. A named field, so a stage config merges
+# it into its own task dict without duplicate base keys; the data with
+# depth maps and the three-task evaluator are
+# ../datasets/synthetic_seg_normal_depth.py.
 depth_task = dict(
     head=dict(
         type='DenseRegressionHead',
@@ -18,10 +17,3 @@ depth_task = dict(
             in_index=0,
             num_classes=1),
         loss=dict(type='MaskedDepthLoss', loss_weight=1.0)))
-depth_evaluator = dict(
-    type='MultiTaskEvaluator',
-    metrics=[
-        dict(type='AllClassIoUMetric', iou_metrics=['mIoU']),
-        dict(type='SurfaceNormalMetric'),
-        dict(type='PooledDepthMetric'),
-    ])
