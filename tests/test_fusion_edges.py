@@ -184,11 +184,17 @@ def test_hard_equals_sigmoid_at_large_alphas():
     cols = make(fusion=dict(type='nddr', init=(0.9, 0.1))).eval()
     space = cols.edges
     set_alphas(space, scale=40.0)
-    space.eval_gate_mode = 'sigmoid'
-    soft = flat(cols(X))
-    space.eval_gate_mode = 'hard'
+    with space.eval_relaxation('sigmoid'):
+        soft = flat(cols(X))
+    assert space.eval_gate_mode == 'hard'  # restored on exit
     hard = flat(cols(X))
     assert torch.allclose(soft, hard, atol=1e-6)
+    with pytest.raises(ValueError, match='eval_relaxation'):
+        with space.eval_relaxation('soft'):
+            pass
+    with pytest.raises(RuntimeError), space.eval_relaxation('ones'):
+        raise RuntimeError('an error inside the block')
+    assert space.eval_gate_mode == 'hard'  # restored on errors too
     arch = space.derive()
     logits = space.logits()
     assert arch.kept == {e for e, a in zip(space.edges, logits) if a > 0}

@@ -1,8 +1,7 @@
 """Metrics on hand-computed cases."""
+import glob
 import json
 import math
-
-import glob
 import os.path as osp
 
 import numpy as np
@@ -173,6 +172,9 @@ def test_delta_m_hand_case():
     assert m.is_lower_better('depth/rmse') and not m.is_lower_better('d1')
     # a flat baseline gives delta_m alone
     assert m.gain_keys == {'delta_m': ['mIoU', 'mean', 'within_11.25']}
+    # a baseline value of 0 has no relative change: nan, not an error
+    assert math.isnan(delta_m({'mIoU': 40.0, 'within_11.25': 3.0},
+                              {'mIoU': 32.0, 'within_11.25': 0.0}))
 
 
 class FixedMetric(BaseMetric):

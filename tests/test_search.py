@@ -67,9 +67,8 @@ def test_search_moves_gates_and_entropy_binarizes_them(searches):
 def _eval_outputs(runner, mode):
     model = runner.model
     model.eval()
-    model.search_space.eval_gate_mode = mode
     batch = next(iter(runner.test_dataloader))
-    with torch.no_grad():
+    with torch.no_grad(), model.search_space.eval_relaxation(mode):
         data = model.data_preprocessor(batch, False)
         return model(data['inputs'], data['data_samples'], mode='tensor')
 
@@ -103,10 +102,10 @@ def test_derived_model_matches_supernet_when_gates_are_binary(searches):
         fuzzy = _relative_gap(runner)
         set_scale(6.0)
         binary = _relative_gap(runner)
-        runner.model.search_space.eval_gate_mode = 'sigmoid'
-        soft = runner.test()
-        runner.model.search_space.eval_gate_mode = 'hard'
-        hard = runner.test()
+        with runner.model.search_space.eval_relaxation('sigmoid'):
+            soft = runner.test()
+        with runner.model.search_space.eval_relaxation('hard'):
+            hard = runner.test()
     finally:
         with torch.no_grad():
             for a, s in zip(alphas, searched):

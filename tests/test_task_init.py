@@ -182,10 +182,9 @@ def test_share_routes_load_one_copy_per_task(singles):
     model.eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        space.eval_route_mode = 'expected'  # every copy computed
-        expected = model(x, mode='tensor')
-        space.eval_route_mode = 'hard'
-        hard = model(x, mode='tensor')
+        with space.eval_relaxation('expected'):  # every copy computed
+            expected = model(x, mode='tensor')
+        hard = model(x, mode='tensor')  # the configured eval mode
         for t, (single, _) in singles.items():
             ref = single(x, mode='tensor')[t]
             for out in (expected, hard):
@@ -196,8 +195,7 @@ def test_share_routes_load_one_copy_per_task(singles):
         init_from=init_from)))
     mixed.init_weights()
     mixed.eval()
-    mixed.search_space.eval_route_mode = 'expected'
-    with torch.no_grad():
+    with torch.no_grad(), mixed.search_space.eval_relaxation('expected'):
         far = mixed(x, mode='tensor')['seg']
         ref = singles['seg'][0](x, mode='tensor')['seg']
     assert (far - ref).norm() / ref.norm() > 0.05

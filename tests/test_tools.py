@@ -149,3 +149,40 @@ def test_summarize_demo_mean_and_std_by_hand(tmp_path):
     assert out['kept_edges'] == [3, 5]
     with pytest.raises(FileExistsError, match='summary.json exists'):
         tool.main(files + ['--out', str(tmp_path / 'summary.json')])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_demo_end_to_end_and_reusing_its_stage1(tmp_path):
+    """The demo's whole path on a few generated images (2 iterations per
+    run): every row, the random draws, the exported architecture rebuilt
+    to the same metrics; a second run from the first one's single-task pair
+    (``--stage1-from``) reports the same stage-1 row and writes nothing
+    into the first run."""
+    demo = load_tool('tools/demo.py')
+    data = generate_data(str(tmp_path / 'data'), num_train=6, num_test=3)
+    common = ['--data-root', data, '--iters', '2', '--stage2-iters', '2',
+              '--seed', '0']
+    first = demo.main(['--work-dir', str(tmp_path / 'first'), *common,
+                       '--random-draws', '2'])
+    rows = list(first)
+    assert rows[:2] == ['single-task (2 it)', 'single-task (2 + 2 it)']
+    assert sum(r.startswith('random ') for r in rows) == 2
+    with open(tmp_path / 'first' / 'results.json') as f:
+        saved = json.load(f)
+    derived = saved['results']['MTL-NAS derived (alpha>0, no retraining)']
+    for key, value in saved['fixed_rebuild'].items():
+        assert value == pytest.approx(derived[key], abs=1e-9), key
+
+    stage1 = tmp_path / 'first' / 'single-task'
+    before = sorted(p.name for p in stage1.iterdir())
+    second = demo.main(['--work-dir', str(tmp_path / 'second'), *common,
+                        '--stage1-from', str(stage1)])
+    assert second['single-task (2 it)']['mIoU'] == \
+        first['single-task (2 it)']['mIoU']
+    assert sorted(p.name for p in stage1.iterdir()) == before
+    assert not (tmp_path / 'second' / 'single-task' / 'iter_2.pth').exists()
+    with pytest.raises(FileNotFoundError, match='iter_2.pth'):
+        demo.main(['--work-dir', str(tmp_path / 'third'), *common,
+                   '--stage1-from', str(tmp_path / 'second')])
+    assert not (tmp_path / 'third').exists()

@@ -20,7 +20,11 @@ data, following the paper's protocol.
    single-task pair of the same budget) and writes it, the architecture,
    gate curves and prediction pictures under the work dir.
 
-One seed; ``tools/analysis_tools/compare_seeds.py`` repeats runs over seeds.
+One seed; ``tools/analysis_tools/summarize_demo.py`` gives mean +- std over
+the ``results.json`` of several seeds.  ``--stage1-from DIR`` reuses the
+single-task pair of an earlier run (read only), so the stage-2 protocols
+(budget, identity start) are compared from the same trained pair;
+``--random-draws K`` trains K random architectures.
 """
 import argparse
 import copy
@@ -204,11 +208,28 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                         'random architecture) starts exactly at the '
                         'single-task pair: fusion conv init (1, 0) and '
                         'FusionIdentityStartHook')
+    parser.add_argument('--stage1-from', default=None, metavar='DIR',
+                        help='reuse the single-task pair of an earlier run '
+                        '(its stage-1 work dir, holding iter_<--iters>.pth) '
+                        'instead of training it; read only')
+    parser.add_argument('--random-draws', type=int, default=1,
+                        help='random architectures trained (seeds '
+                        '--seed, --seed + 1000, ...), each with as many '
+                        'edges as the searched one')
     args = parser.parse_args(argv)
     if args.stage2_iters is None:
         args.stage2_iters = STAGE2_ITERS if args.iters is None else args.iters
     if args.iters is None:
         args.iters = STAGE1_ITERS
+    single_ckpt = osp.join(args.work_dir, 'single-task',
+                           f'iter_{args.iters}.pth')
+    if args.stage1_from:
+        single_ckpt = osp.join(args.stage1_from, f'iter_{args.iters}.pth')
+        if not osp.isfile(single_ckpt):
+            raise FileNotFoundError(
+                f'--stage1-from {args.stage1_from}: no '
+                f'{osp.basename(single_ckpt)} there (a stage-1 work dir '
+                f'trained for --iters {args.iters})')
     t0 = time.time()
     claim_output_dir(args.work_dir, 'demo.py')
     ensure_data(args.data_root, args.num_train, args.num_test)
@@ -229,10 +250,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     pictures: List[str] = []
     n, m = args.iters, args.stage2_iters
     # 1. the single-task networks, trained on their tasks
-    log(f'stage 1: training the single-task pair for {n} iterations')
-    _, results[f'single-task ({n} it)'] = train_and_test(
-        cfg_of('single-task', 'single-task'))
-    single_ckpt = osp.join(args.work_dir, 'single-task', f'iter_{n}.pth')
+    if args.stage1_from:
+        log(f'stage 1: reusing the single-task pair {single_ckpt}')
+        cfg = cfg_of('single-task', 'single-task')
+        cfg.load_from = single_ckpt
+        results[f'single-task ({n} it)'] = evaluate(Runner.from_cfg(cfg))
+    else:
+        log(f'stage 1: training the single-task pair for {n} iterations')
+        _, results[f'single-task ({n} it)'] = train_and_test(
+            cfg_of('single-task', 'single-task'))
     init_from = {t: dict(checkpoint=single_ckpt) for t in ('seg', 'normal')}
 
     # 2. every model continues from them for the same further budget
@@ -258,12 +284,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     arch = Architecture.load(arch_file)
     log(f'derived architecture: {len(arch.kept)}/{len(arch.edges)} edges '
         f'kept -> {arch_file}')
-    # MTL-NAS-specific: FusionEdges' eval gate mode (soft vs thresholded)
-    eval_mode = model.search_space.eval_gate_mode
-    model.search_space.eval_gate_mode = 'sigmoid'
+    # the search-evaluation gap: soft sigmoid gates vs thresholded ones
     soft_row = 'MTL-NAS searched, soft gates (sigmoid)'
-    results[soft_row] = evaluate(runner)
-    model.search_space.eval_gate_mode = eval_mode
+    with model.search_space.eval_relaxation('sigmoid'):
+        results[soft_row] = evaluate(runner)
     derived_row = 'MTL-NAS derived (alpha>0, no retraining)'
     results[derived_row] = evaluate(runner)
     pictures.append(
@@ -277,19 +301,24 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     fixed_cfg.load_from = osp.join(cfg.work_dir, f'iter_{m}.pth')
     fixed = evaluate(Runner.from_cfg(fixed_cfg))
 
-    # the check that the search helps: a random architecture with as many
+    # the check that the search helps: random architectures with as many
     # edges, trained from the same single-task networks for the same budget
-    log(f'stage 2: a random architecture with {len(arch.kept)} edges from '
-        f'the single-task pair, {m} iterations')
-    rand_file = osp.join(args.work_dir, 'random_arch.json')
-    random_architecture(arch, args.seed).dump(rand_file)
-    cfg = cfg_of('nddr', 'random_arch')
-    cfg.model.backbone.edges = dict(
-        copy.deepcopy(search_cfg.model.network.backbone.edges),
-        gate_mode=None, architecture=rand_file)
-    cfg.model.init_from = init_from
-    _, results[f'random {len(arch.kept)} edges (from single-task)'] = \
-        train_and_test(cfg)
+    for draw in range(args.random_draws):
+        rand_seed = args.seed + 1000 * draw
+        log(f'stage 2: a random architecture with {len(arch.kept)} edges '
+            f'(draw {rand_seed}) from the single-task pair, {m} iterations')
+        suffix = '' if draw == 0 else f'_{draw}'
+        rand_file = osp.join(args.work_dir, f'random_arch{suffix}.json')
+        random_architecture(arch, rand_seed).dump(rand_file)
+        cfg = cfg_of('nddr', f'random_arch{suffix}')
+        cfg.model.backbone.edges = dict(
+            copy.deepcopy(search_cfg.model.network.backbone.edges),
+            gate_mode=None, architecture=rand_file)
+        cfg.model.init_from = init_from
+        row = f'random {len(arch.kept)} edges (from single-task)'
+        if draw:
+            row = f'random {len(arch.kept)} edges, draw {draw + 1}'
+        _, results[row] = train_and_test(cfg)
 
     pictures.append(
         draw_architecture(arch, osp.join(args.work_dir, 'architecture.png')))

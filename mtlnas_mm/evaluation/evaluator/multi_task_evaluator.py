@@ -1,5 +1,6 @@
 """mmengine's ``Evaluator`` plus the multi-task gain Delta_m."""
 import json
+import logging
 from typing import Collection, Dict, List, Optional, Sequence, Union
 
 from mmengine.evaluator import BaseMetric, Evaluator
@@ -53,7 +54,9 @@ def delta_m(metrics: Dict[str, float],
             :func:`is_lower_better`).
 
     Returns:
-        The gain in percent.
+        The gain in percent; ``nan`` (with a warning naming the key) when a
+        baseline value is 0, whose relative change is undefined (e.g. a
+        barely trained baseline with no pixel within 11.25 degrees).
     """
     if not baseline:
         raise ValueError('delta_m needs a non-empty baseline')
@@ -62,6 +65,11 @@ def delta_m(metrics: Dict[str, float],
         if key not in metrics:
             raise KeyError(f'baseline key {key!r} is not reported by any '
                            f'metric; available: {sorted(metrics)}')
+        if ref == 0:
+            print_log(f'delta_m: the baseline {key!r} is 0, its relative '
+                      'change is undefined: delta_m is nan', 'current',
+                      logging.WARNING)
+            return float('nan')
         sign = -1.0 if is_lower_better(key, lower_is_better) else 1.0
         terms.append(sign * (float(metrics[key]) - ref) / ref * 100.0)
     return sum(terms) / len(terms)

@@ -35,9 +35,10 @@ Implementing a space means:
   sub-networks); the DDP wrappers then turn on
   ``find_unused_parameters``.
 """
+import contextlib
 from abc import ABCMeta, abstractmethod
-from typing import (Dict, List, Mapping, NamedTuple, Optional, Tuple, Type,
-                    Union)
+from typing import (Dict, Iterator, List, Mapping, NamedTuple, Optional,
+                    Tuple, Type, Union)
 
 import torch.nn as nn
 from mmengine.model import BaseModule
@@ -139,6 +140,32 @@ class BaseSearchSpace(BaseModule, metaclass=ABCMeta):
         file)."""
         source = architecture if isinstance(architecture, str) else name
         self.fix(arch_cls.build(architecture), source)
+
+    #: the space's relaxation modes and the attribute holding its eval
+    #: mode (e.g. ``eval_gate_mode``); ``None``: one way to evaluate only
+    modes: Optional[SpaceModes] = None
+    eval_mode_attr: Optional[str] = None
+
+    @contextlib.contextmanager
+    def eval_relaxation(self, mode: str) -> Iterator[None]:
+        """Evaluate with relaxation ``mode`` instead of the configured
+        eval mode inside the ``with`` block (e.g. MTL-NAS's soft
+        ``'sigmoid'`` gates beside the thresholded ``'hard'`` ones: the
+        search-evaluation gap); restored on exit, also on errors."""
+        if self.modes is None or self.eval_mode_attr is None:
+            raise NotImplementedError(
+                f'{type(self).__name__} has no eval relaxation modes')
+        check_choice(mode, [m for m in self.modes.modes if m != 'fixed'],
+                     f'{type(self).__name__}.eval_relaxation')
+        saved = getattr(self, self.eval_mode_attr)
+        if saved == 'fixed':
+            raise ValueError(f'{type(self).__name__}: a fixed architecture '
+                             'has no relaxation to evaluate')
+        setattr(self, self.eval_mode_attr, mode)
+        try:
+            yield
+        finally:
+            setattr(self, self.eval_mode_attr, saved)
 
     def log_stats(self) -> Dict[str, float]:
         return {}

@@ -109,6 +109,9 @@ class FusionEdges(BaseSearchSpace):
         init_cfg: mmengine init config.
     """
 
+    modes = MODES
+    eval_mode_attr = 'eval_gate_mode'
+
     def __init__(self,
                  tasks: Sequence[str],
                  layer_channels: Sequence[int],

@@ -171,6 +171,9 @@ class ShareRoutes(BaseSearchSpace):
     #: ``MultiTaskNetwork`` fills in ``tasks``
     takes_tasks = True
 
+    modes = MODES
+    eval_mode_attr = 'eval_route_mode'
+
     def __init__(self,
                  tasks: Sequence[str],
                  backbone: dict,
