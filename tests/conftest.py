@@ -81,3 +81,20 @@ def data_synth_root(tmp_path_factory):
     generate_dataset(str(root), num_train=3, num_test=2, height=48, width=64,
                      seed=7, layout='both', workers=1)
     return str(root)
+
+
+@pytest.fixture(scope='session')
+def data_root(tmp_path_factory):
+    """Generated scenes for the training tests (16 train, 4 test, 48x64, read
+    only): the data of every test that trains or searches on a data set."""
+    from runner_utils import generate_data
+    return generate_data(str(tmp_path_factory.mktemp('data_root')))
+
+
+@pytest.fixture(scope='session')
+def data_root_small(tmp_path_factory):
+    """Fewer generated scenes (4 train, 2 test, read only) for the tests
+    that need a few batches only (errors, start-of-search checks)."""
+    from runner_utils import generate_data
+    return generate_data(str(tmp_path_factory.mktemp('data_root_small')),
+                         num_train=4, num_test=2)

@@ -82,14 +82,14 @@ def record_sampled_routes(space) -> list:
     """Make ``space`` append every route plan it samples to the returned
     list (the weight step's draws)."""
     plans = []
-    sample = space._sample_plan
+    sample = space.sample_plan
 
     def recording_sample():
         plan = sample()
         plans.append(plan)
         return plan
 
-    space._sample_plan = recording_sample
+    space.sample_plan = recording_sample
     return plans
 
 

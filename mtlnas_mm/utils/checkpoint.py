@@ -16,7 +16,7 @@ checkpoint file run code), ``import mtlnas_mm`` (through
 (``torch.serialization.add_safe_globals``) exactly the globals found in the
 runner checkpoints of this project's configs (baselines and searches, saved
 before and after a resume, with validation metrics; see
-``tests/test_checkpoint_safety.py``):
+``tests/test_utils/test_checkpoint_safety.py``):
 
 * ``mmengine.logging.HistoryBuffer`` (message-hub scalars);
 * numpy arrays and scalars: ``numpy.ndarray``, ``numpy.dtype``, the dtype

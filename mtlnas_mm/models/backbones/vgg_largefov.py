@@ -168,6 +168,11 @@ class VGGLargeFOV(StagedBackboneMixin, BaseModule):
         self.layer_channels = layer_channels
         self.layer_blocks = layer_blocks
 
+    def layer_modules(self, i: int) -> List[nn.Module]:
+        """The modules layer ``i`` runs, in order (its opening pool, if
+        any, then its conv; pools moved to block ends follow the conv)."""
+        return [self.features[j] for j in self._layer_modules[i]]
+
     def _make_pool(self, stride: int) -> nn.Module:
         """The 3x3 max-pool in front of a block."""
         if stride == 2 and self.pool_padding == 'bottom_right':

@@ -446,8 +446,10 @@ class FusionEdges(BaseSearchSpace):
             return self._plan_from_kept(set(self.edges) - pruned)
         return self._full_plan
 
-    def _soft_gates(self, mode: str) -> Dict[str, List[Tensor]]:
-        """Per target task, one 0-dim gate per edge (task order)."""
+    def soft_gates(self, mode: str) -> Dict[str, List[Tensor]]:
+        """The gates of a soft mode (``'sigmoid'``, or ``'relaxed'``: one
+        relaxed-Bernoulli draw at the current temperature): per target
+        task, one 0-dim gate per edge (task order)."""
         out = {}
         for t, alpha in self.alphas.items():
             if mode == 'sigmoid':
@@ -465,7 +467,7 @@ class FusionEdges(BaseSearchSpace):
         :func:`~mtlnas_mm.models.backbones.staged.run_staged` (draws the
         sampled gates of this forward)."""
         mode = self.active_gate_mode
-        gates = self._soft_gates(mode) if mode in SOFT_MODES else None
+        gates = self.soft_gates(mode) if mode in SOFT_MODES else None
         return _Fuser(self, self._plan(mode), gates)
 
 

@@ -417,7 +417,7 @@ class ShareRoutes(BaseSearchSpace):
             x = net.forward_layer(i, x)
         return x
 
-    def _sample_plan(self) -> Plan:
+    def sample_plan(self) -> Plan:
         """One route and query per block, rank 0's under DDP."""
         with torch.no_grad():
             subset = torch.multinomial(self.subset_probs(), 1)[:, 0]
@@ -436,7 +436,7 @@ class ShareRoutes(BaseSearchSpace):
     def plan(self, mode: str) -> Plan:
         """Route and query per block for a discrete mode."""
         if mode == 'sample':
-            return self._sample_plan()
+            return self.sample_plan()
         arch = self.derive() if mode == 'hard' else self.fixed_architecture
         return {k: (arch.routes[k], arch.queries[k]) for k in arch.routes}
 
@@ -456,14 +456,14 @@ class ShareRoutes(BaseSearchSpace):
                 if (layer, k) not in needed:
                     cur.append(None)
                     continue
-                x = inputs if layer == 0 else self._mix(f'{layer}.{k}', prev,
-                                                        *plan[f'{layer}.{k}'])
+                x = inputs if layer == 0 else self.mix(f'{layer}.{k}', prev,
+                                                       *plan[f'{layer}.{k}'])
                 cur.append(self.run_subnet(layer, k, x))
             prev = cur
-        return {t: (self._mix(t, prev, *plan[t]), ) for t in self.tasks}
+        return {t: (self.mix(t, prev, *plan[t]), ) for t in self.tasks}
 
-    def _mix(self, key: str, prev: Sequence[Optional[Tensor]],
-             route: Sequence[int], query: str) -> Tensor:
+    def mix(self, key: str, prev: Sequence[Optional[Tensor]],
+            route: Sequence[int], query: str) -> Tensor:
         """The gated input of a block with a discrete route and query."""
         if len(route) == 1:
             return prev[route[0]]

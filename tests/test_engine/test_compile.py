@@ -16,7 +16,8 @@ import torch
 from torch._dynamo.testing import CompileCounter
 
 import mtlnas_mm  # noqa: F401
-from test_engine_bilevel import ToySearchModel, _batch, _constructor
+from builders import (ToySearchModel, fusion_columns, image_batch,
+                      search_model_pair, toy_batch, toy_constructor)
 
 needs_compiler = pytest.mark.skipif(
     shutil.which('g++') is None and shutil.which('clang++') is None,
@@ -40,8 +41,7 @@ def _mtlnas(dtype=torch.float32):
 
     from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
     from runner_utils import ROOT, TINY_SEARCH
-    from test_channels_last import _pair
-    model = _pair()[0].to(dtype)
+    model = search_model_pair()[0].to(dtype)
     if dtype != torch.float32:  # the preprocessor returns float32 inputs
         preprocess = model.data_preprocessor.forward
 
@@ -114,15 +114,15 @@ def _counted_run(build, make_batch):
 def _toy():
     torch.manual_seed(0)
     model = ToySearchModel()
-    return model, _constructor()(model)
+    return model, toy_constructor()(model)
 
 
 def test_toy_search_forward_is_traced_once_per_step():
     """Both steps' forwards are captured, once (no recompilation in the
     second iteration); the optimizer updates are not in the graphs (Adam's
     ``lerp_`` / ``addcdiv_``); the run is the eager one."""
-    eager = _run(_toy, _batch, 2)
-    compiled, counter = _counted_run(_toy, _batch)
+    eager = _run(_toy, toy_batch, 2)
+    compiled, counter = _counted_run(_toy, toy_batch)
     assert counter.frame_count >= 2
     assert any('linear' in op for op in counter.ops), counter.ops
     assert not any('lerp' in op or 'addcdiv' in op for op in counter.ops)
@@ -135,7 +135,6 @@ def test_tiny_search_forward_of_both_steps_is_traced_once():
     """The same on the tiny MTL-NAS search (tracing alone takes 36-100 s
     here): its convolutions are in the graphs, nothing recompiles after
     the first iteration, the run is the eager run."""
-    from test_mtnas import _batch as image_batch
     eager = _run(_mtlnas, image_batch, 2)
     compiled, counter = _counted_run(_mtlnas, image_batch)
     assert counter.frame_count >= 2 and counter.op_count > 100
@@ -148,8 +147,8 @@ def test_tiny_search_forward_of_both_steps_is_traced_once():
 def test_inductor_compiled_toy_search_equals_eager():
     """inductor (C++ code generation) on the toy search: 3 iterations equal
     the eager ones to float32 rounding."""
-    eager = _run(_toy, _batch, 3)
-    compiled = _run(_toy, _batch, 3, {})
+    eager = _run(_toy, toy_batch, 3)
+    compiled = _run(_toy, toy_batch, 3, {})
     _assert_same_run(eager, compiled, rtol=1e-5, atol=1e-6)
 
 
@@ -163,7 +162,6 @@ def test_inductor_compiled_tiny_search_equals_eager_in_float64():
     network with the fusion ops' lr of 1.0 amplifies it: measured, losses
     equal to 1e-12 relative, parameters (of size ~1) to 1.4e-9; in float32
     the same amplification moves parameters by several per cent."""
-    from test_mtnas import _batch as image_batch
 
     def build():
         return _mtlnas(torch.float64)
@@ -179,18 +177,17 @@ def test_scheduled_values_do_not_recompile():
     under ``MinEntropyHook``; the compiled forward reads them as tensors
     (no recompilation per value: dynamo stops compiling after 8) and uses
     the new values."""
-    from test_fusion_edges import make
-    space = make(temperature=1.0).edges
+    space = fusion_columns(temperature=1.0).edges
     space.set_step('weight')  # relaxed gates
     counter = RecordingCounter()
-    gates = torch.compile(lambda: space._soft_gates('relaxed'),
+    gates = torch.compile(lambda: space.soft_gates('relaxed'),
                           backend=counter)
     for tau in (1.0, 0.5625, 0.25, 1e-3):
         space.set_temperature(tau)
         torch.manual_seed(0)
         got = torch.stack(gates()['seg'])
         torch.manual_seed(0)
-        want = torch.stack(space._soft_gates('relaxed')['seg'])
+        want = torch.stack(space.soft_gates('relaxed')['seg'])
         torch.testing.assert_close(got, want)
     assert counter.frame_count == 1
 

@@ -11,25 +11,9 @@ from mmengine.config import Config
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
 from runner_utils import ROOT, TINY_SEARCH
-from test_mtnas import _batch
+from builders import image_batch, search_model_pair
 
 CL = torch.channels_last
-
-
-def _pair(config=TINY_SEARCH):
-    """The same search model (same weights) in both layouts."""
-    cfg = Config.fromfile(osp.join(ROOT, config)).model
-    for task in cfg.network.tasks.values():  # deterministic forwards
-        head = task.head.get('decoder', task.head)
-        head['dropout_ratio'] = 0.0
-    torch.manual_seed(0)
-    plain = MODELS.build(copy.deepcopy(cfg))
-    plain.init_weights()
-    cfg.network.channels_last = True
-    fast = MODELS.build(cfg)
-    fast.init_weights()
-    fast.load_state_dict(plain.state_dict())
-    return plain, fast
 
 
 def _convs(model):
@@ -51,7 +35,7 @@ def _loss_and_grads(model, batch, step, dtype=torch.float32):
 
 
 def test_layout_survives_init_and_loading():
-    plain, fast = _pair()
+    plain, fast = search_model_pair()
     assert all(w.is_contiguous(memory_format=CL) for w in _convs(fast))
     assert not all(w.is_contiguous(memory_format=CL)
                    for w in _convs(plain) if w.shape[-1] > 1)
@@ -66,12 +50,12 @@ def test_layout_survives_init_and_loading():
 def test_float64_losses_and_gradients_equal(step):
     """In float64 (rounding ~1e-16) the layouts give the same loss and
     gradients to 1e-9: the layout does not change the computation."""
-    plain, fast = _pair()
+    plain, fast = search_model_pair()
     plain.double()
     fast.double()
     assert all(w.is_contiguous(memory_format=CL) for w in _convs(fast))
-    loss_p, grads_p = _loss_and_grads(plain, _batch(3), step, torch.float64)
-    loss_f, grads_f = _loss_and_grads(fast, _batch(3), step, torch.float64)
+    loss_p, grads_p = _loss_and_grads(plain, image_batch(3), step, torch.float64)
+    loss_f, grads_f = _loss_and_grads(fast, image_batch(3), step, torch.float64)
     torch.testing.assert_close(loss_f, loss_p, rtol=1e-12, atol=0)
     assert set(grads_f) == set(grads_p)
     for name, g in grads_p.items():
@@ -94,9 +78,9 @@ def test_float32_losses_and_gradients_close(step):
     threads (a ReLU / max-pool choice that flips).  The bound, 0.3, keeps a
     margin over that; a layout error gives differences of order 1.  The
     losses differed by at most 3.8e-6 relative (bound 1e-4)."""
-    plain, fast = _pair()
-    loss_p, grads_p = _loss_and_grads(plain, _batch(3), step)
-    loss_f, grads_f = _loss_and_grads(fast, _batch(3), step)
+    plain, fast = search_model_pair()
+    loss_p, grads_p = _loss_and_grads(plain, image_batch(3), step)
+    loss_f, grads_f = _loss_and_grads(fast, image_batch(3), step)
     torch.testing.assert_close(loss_f, loss_p, rtol=1e-4, atol=0)
     names = sorted(grads_p)
     assert sorted(grads_f) == names
@@ -106,10 +90,10 @@ def test_float32_losses_and_gradients_close(step):
 
 
 def test_predictions_equal_to_rounding():
-    plain, fast = _pair()
+    plain, fast = search_model_pair()
     plain.eval()
     fast.eval()
-    batch = _batch(4)
+    batch = image_batch(4)
     with torch.no_grad():
         out_p = plain(**plain.data_preprocessor(copy.deepcopy(batch)),
                       mode='tensor')

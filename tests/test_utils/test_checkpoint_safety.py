@@ -17,15 +17,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.utils import (CheckpointLoadError, CheckpointRefusedError,
                              history_buffer_method)
-from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
+from runner_utils import TINY_SEARCH, tiny_cfg
 
 BASELINE = 'configs/baselines/nddr_vgg-tiny_synthetic.py'
-
-
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    return generate_data(str(tmp_path_factory.mktemp('ckpt_data')),
-                         num_train=8, num_test=2)
 
 
 class RunsCode:

@@ -7,15 +7,7 @@ import torch
 
 from mtlnas_mm.models import CrossStitchFusion, NDDRFusion, TaskColumns
 from mtlnas_mm.structures import Architecture
-
-TASKS = ['seg', 'normal']
-BACKBONE = dict(type='VGGLargeFOV', base_channels=4)
-
-
-def make(tasks=TASKS, seed=0, **kw):
-    """TaskColumns of tiny VGGs with FusionEdges(**kw)."""
-    torch.manual_seed(seed)
-    return TaskColumns(tasks, BACKBONE, edges=dict(type='FusionEdges', **kw))
+from builders import COLUMN_BACKBONE, COLUMN_TASKS, fusion_columns
 
 
 def flat(outs):
@@ -55,12 +47,12 @@ def test_nddr_fusion_init():
 
 
 def test_edges_and_fusion_shapes():
-    space = make().edges
+    space = fusion_columns().edges
     assert len(space.edges) == 48 and len(space.arch_parameters()) == 2
     assert space.fusions['seg']['6'].conv.in_channels == 16 * 4
     assert space.fusions['normal']['0'].conv.in_channels == 4 * 2
-    assert len(make(tasks=['seg', 'normal', 'depth']).edges.edges) == 144
-    nddr = make(connectivity=dict(same_layer_only=True),
+    assert len(fusion_columns(tasks=['seg', 'normal', 'depth']).edges.edges) == 144
+    nddr = fusion_columns(connectivity=dict(same_layer_only=True),
                 fusion_layers='block_ends', gate_mode='ones',
                 fusion=dict(type='nddr', init=(0.9, 0.1))).edges
     assert sorted(nddr.fusions['seg'].keys(), key=int) == [
@@ -68,41 +60,41 @@ def test_edges_and_fusion_shapes():
     assert len(nddr.edges) == 10 and nddr.arch_parameters() == []
     assert not nddr.searchable
     with pytest.raises(ValueError, match='fusion_layers'):
-        make(connectivity=dict(target_layers=[0, 1]), fusion_layers=[1])
+        fusion_columns(connectivity=dict(target_layers=[0, 1]), fusion_layers=[1])
     with pytest.raises(KeyError, match='fusion.type'):
-        make(fusion=dict(type='concat'))
+        fusion_columns(fusion=dict(type='concat'))
     with pytest.raises(ValueError, match='gate_mode'):
-        make(gate_mode='softmax')
+        fusion_columns(gate_mode='softmax')
     with pytest.raises(ValueError, match='step'):
-        make(step_gate_modes=dict(test='sigmoid'))
+        fusion_columns(step_gate_modes=dict(test='sigmoid'))
     with pytest.raises(ValueError, match='search step'):
-        make(step_gate_modes=dict(weight='ones'))
+        fusion_columns(step_gate_modes=dict(weight='ones'))
     with pytest.raises(ValueError, match='eval_gate_mode .*needs an arch'):
-        make(eval_gate_mode='fixed')
+        fusion_columns(eval_gate_mode='fixed')
     with pytest.raises(ValueError, match='gate_mode="fixed" needs'):
-        make(gate_mode='fixed')
+        fusion_columns(gate_mode='fixed')
     # the defaults of a search, and a step override
-    space = make(step_gate_modes=dict(weight='hard')).edges
+    space = fusion_columns(step_gate_modes=dict(weight='hard')).edges
     assert space.step_gate_modes == dict(arch='sigmoid', weight='hard')
     assert space.gate_mode == 'sigmoid' and space.eval_gate_mode == 'hard'
 
 
 def test_columns_need_staged_backbones_of_one_layout():
     with pytest.raises(TypeError, match='staged backbone'):
-        TaskColumns(TASKS, dict(type='ResNetV1c', depth=18),
+        TaskColumns(COLUMN_TASKS, dict(type='ResNetV1c', depth=18),
                     edges=dict(type='FusionEdges'))
     with pytest.raises(ValueError, match='same layers'):
-        TaskColumns(TASKS, BACKBONE, edges=dict(type='FusionEdges'),
+        TaskColumns(COLUMN_TASKS, COLUMN_BACKBONE, edges=dict(type='FusionEdges'),
                     overrides=dict(normal=dict(depth=13)))
     with pytest.raises(KeyError, match='overrides'):
-        TaskColumns(TASKS, BACKBONE, overrides=dict(depth=dict()))
+        TaskColumns(COLUMN_TASKS, COLUMN_BACKBONE, overrides=dict(depth=dict()))
     # without edges any backbone works, one per task
-    cols = TaskColumns(TASKS, BACKBONE, overrides=dict(normal=dict(depth=13)))
+    cols = TaskColumns(COLUMN_TASKS, COLUMN_BACKBONE, overrides=dict(normal=dict(depth=13)))
     assert len(cols.columns['normal'].layer_channels) == 10
 
 
 def test_forward_outputs_and_identity_init():
-    cols = make().eval()
+    cols = fusion_columns().eval()
     outs = cols(X)
     assert [o.shape[1] for o in outs['seg']] == [4, 8, 16, 32, 32]
     # init (1, 0): every fusion is ReLU(BN(own)); in eval with fresh BN
@@ -120,7 +112,7 @@ def test_forward_outputs_and_identity_init():
 
 
 def test_gradients_reach_alphas():
-    cols = make(fusion=dict(type='nddr', init=(0.9, 0.1))).train()
+    cols = fusion_columns(fusion=dict(type='nddr', init=(0.9, 0.1))).train()
     space = cols.edges
     flat(cols(X)).pow(2).mean().backward()
     for a in space.arch_parameters():
@@ -128,7 +120,7 @@ def test_gradients_reach_alphas():
     assert space.fusions['seg']['5'].conv.weight.grad.abs().sum() > 0
 
     # init (1, 0): zero source weights -> no alpha gradient at step 0 ...
-    cols = make()
+    cols = fusion_columns()
     space = cols.edges
     flat(cols(X)).pow(2).mean().backward()
     assert all(bool((a.grad == 0).all()) for a in space.arch_parameters())
@@ -140,7 +132,7 @@ def test_gradients_reach_alphas():
 
 
 def test_steps_relaxed_mode_and_entropy():
-    cols = make(temperature=0.5,
+    cols = fusion_columns(temperature=0.5,
                 fusion=dict(type='nddr', init=(0.9, 0.1))).train()
     space = cols.edges
     assert space.gate_mode == 'sigmoid'
@@ -181,7 +173,7 @@ def set_alphas(space, seed=1, scale=1.0):
 
 
 def test_hard_equals_sigmoid_at_large_alphas():
-    cols = make(fusion=dict(type='nddr', init=(0.9, 0.1))).eval()
+    cols = fusion_columns(fusion=dict(type='nddr', init=(0.9, 0.1))).eval()
     space = cols.edges
     set_alphas(space, scale=40.0)
     with space.eval_relaxation('sigmoid'):
@@ -234,18 +226,18 @@ def pruning_checks(cols, kept):
 
 
 def test_hard_mode_prunes():
-    cols = make(fusion=dict(type='nddr', init=(0.9, 0.1))).eval()
+    cols = fusion_columns(fusion=dict(type='nddr', init=(0.9, 0.1))).eval()
     set_alphas(cols.edges, seed=3)
     pruning_checks(cols, cols.edges.derive().kept)
 
 
 def test_fixed_mode(tmp_path):
-    searched = make()
+    searched = fusion_columns()
     set_alphas(searched.edges, seed=2)
     arch = searched.edges.derive()
     path = str(tmp_path / 'arch.yaml')
     arch.dump(path)
-    fixed = make(architecture=path)
+    fixed = fusion_columns(architecture=path)
     space = fixed.edges
     assert space.gate_mode == 'fixed' and space.arch_parameters() == []
     assert space.derive().kept == arch.kept
@@ -258,21 +250,21 @@ def test_fixed_mode(tmp_path):
     space.set_step('arch')  # a fixed space ignores the search steps
     assert space.gate_mode == 'fixed'
     with pytest.raises(ValueError, match='architecture'):
-        make(gate_mode='fixed')
+        fusion_columns(gate_mode='fixed')
     # fix() after build: the same; other candidates are refused, naming it
-    later = make()
+    later = fusion_columns()
     later.edges.fix(arch, 'arch.yaml')
     assert later.edges.derive() is arch and not later.edges.searchable
-    other = make(connectivity=dict(same_layer_only=True)).edges.derive()
+    other = fusion_columns(connectivity=dict(same_layer_only=True)).edges.derive()
     with pytest.raises(ValueError, match='my.json.*candidate edges'):
-        make().edges.fix(other, 'my.json')
+        fusion_columns().edges.fix(other, 'my.json')
     # nothing kept: no source reaches any fusion op
-    none_cols = make(architecture=Architecture(arch.edges, []))
+    none_cols = fusion_columns(architecture=Architecture(arch.edges, []))
     pruning_checks(none_cols, set())
 
 
 def test_ones_mode_uses_all_edges():
-    cols = make(gate_mode='ones', fusion=dict(type='nddr', init=(0.9, 0.1)))
+    cols = fusion_columns(gate_mode='ones', fusion=dict(type='nddr', init=(0.9, 0.1)))
     space = cols.edges
     seen = []
     for ops in space.fusions.values():
@@ -291,7 +283,7 @@ def test_edge_pruning_during_the_search():
     threshold for ``patience`` architecture updates is computed in neither
     step, stays pruned when its alpha rises, is never kept, and stays a
     candidate of the export (``meta['pruned']``)."""
-    cols = make(prune=dict(below=0.05, patience=3))
+    cols = fusion_columns(prune=dict(below=0.05, patience=3))
     space = cols.edges
     set_alphas(space, seed=3, scale=4.0)  # gates 0.018 or 0.982
     closed = {e for e, a in zip(space.edges, space.logits()) if a < 0}
@@ -303,7 +295,7 @@ def test_edge_pruning_during_the_search():
     assert space.pruned_edges == closed
     # an edge whose gate opened in between restarts its count
     reopened = next(iter(closed))
-    cols2 = make(prune=dict(below=0.05, patience=3))
+    cols2 = fusion_columns(prune=dict(below=0.05, patience=3))
     set_alphas(cols2.edges, seed=3, scale=4.0)
     for n in range(3):
         if n == 1:
@@ -332,13 +324,13 @@ def test_edge_pruning_during_the_search():
     assert kept_before == set(space.edges) - closed
     assert space.log_stats()['gate_pruned'] == len(closed)
     # the counters are state: a new model loading the state continues
-    fresh = make(prune=dict(below=0.05, patience=3))
+    fresh = fusion_columns(prune=dict(below=0.05, patience=3))
     fresh.load_state_dict(cols.state_dict())
     assert fresh.edges.pruned_edges == closed
 
 
 def test_edge_pruning_is_off_by_default_and_checked():
-    space = make().edges
+    space = fusion_columns().edges
     assert 'pruned' not in dict(space.named_buffers())
     set_alphas(space, scale=40.0)
     for _ in range(5):
@@ -349,4 +341,4 @@ def test_edge_pruning_is_off_by_default_and_checked():
                        (dict(below=0.05, patience=0), 'integer >= 1'),
                        (dict(below=0.05), 'expected None or')):
         with pytest.raises((ValueError, KeyError), match=match):
-            make(prune=bad)
+            fusion_columns(prune=bad)

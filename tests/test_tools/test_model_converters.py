@@ -13,9 +13,8 @@ from mmpretrain.models import VGG
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
-from runner_utils import load_tool
+from runner_utils import ROOT, load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs/baselines/single-task_vgg16_nyuv2.py')
 TASKS = ('seg', 'normal')
 

@@ -4,90 +4,18 @@ import itertools
 
 import pytest
 import torch
-import torch.nn as nn
-from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 
 import mtlnas_mm  # noqa: F401
 from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
 from mtlnas_mm.engine.runner import MixedSplitSampler
-from mtlnas_mm.models import BaseNASAlgorithm, BaseSearchSpace
-
-
-class ToyGates(BaseSearchSpace):
-    """Two gates ``sigmoid(alpha)``; records the steps it is set to."""
-
-    def __init__(self):
-        super().__init__()
-        self.alpha = nn.Parameter(torch.zeros(2))
-        self.steps = []
-        #: record after_arch_update calls too (off: the compile tests
-        #: reuse this model and a growing record of tensors recompiles)
-        self.record_updates = False
-
-    def arch_parameters(self):
-        return [self.alpha]
-
-    def set_step(self, step):
-        self.steps.append(step)
-
-    def after_arch_update(self):
-        # the alphas the update left (edge pruning reads them here)
-        if self.record_updates:
-            self.steps.append(('updated', self.alpha.detach().tolist()))
-
-    def regularizer(self):
-        p = torch.sigmoid(self.alpha)
-        return -(p * p.log() + (1 - p) * (1 - p).log()).mean()
-
-    def derive(self):
-        raise NotImplementedError('the toy space has no export format')
-
-    def fix(self, arch, source='architecture'):
-        raise NotImplementedError('the toy space has no export format')
-
-
-class ToyNetwork(BaseModel):
-    """y = w2 * (x * w1 + g0 * x * v + g1 * x) with g = sigmoid(alpha)."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Linear(4, 4)
-        self.mixer = nn.Linear(4, 4, bias=False)
-        self.head = nn.Linear(4, 1)
-        self.gates = ToyGates()
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        g = torch.sigmoid(self.gates.alpha)
-        h = self.body(inputs) + g[0] * self.mixer(inputs) + g[1] * inputs
-        out = self.head(h)
-        if mode == 'loss':
-            return {'toy.loss': ((out - data_samples)**2).mean()}
-        return out
-
-
-def ToySearchModel():
-    """A NAS algorithm over the toy network (any search space works)."""
-    return BaseNASAlgorithm(network=ToyNetwork())
-
-
-def _batch(seed):
-    g = torch.Generator().manual_seed(seed)
-    return dict(inputs=torch.randn(8, 4, generator=g),
-                data_samples=torch.randn(8, 1, generator=g))
-
-
-def _constructor(**weights_kw):
-    weights = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
-    weights.update(weights_kw)
-    return BilevelOptimWrapperConstructor(
-        dict(weight=weights,
-             arch=dict(optimizer=dict(type='Adam', lr=0.01))))
+from mtlnas_mm.models import BaseSearchSpace
+from builders import ToySearchModel, toy_batch, toy_constructor
 
 
 def test_constructor_splits_parameters_and_applies_lr_mult():
     model = ToySearchModel()
-    ow = _constructor(
+    ow = toy_constructor(
         paramwise_cfg=dict(custom_keys={'mixer': dict(lr_mult=100.0)}))(model)
     assert isinstance(ow, OptimWrapperDict)
     arch_params = [
@@ -114,7 +42,7 @@ def test_constructor_rejects_bad_keys():
         BilevelOptimWrapperConstructor(dict(weights=dict(), arch=dict()))
     # a custom key that matches no parameter is an error, not a silent no-op
     with pytest.raises(KeyError, match=r"\['neck'\] match no parameter"):
-        _constructor(paramwise_cfg=dict(
+        toy_constructor(paramwise_cfg=dict(
             custom_keys={'neck': dict(lr_mult=100.0)}))(ToySearchModel())
 
 
@@ -123,8 +51,8 @@ def test_bilevel_step_has_no_gradient_leak():
     torch.manual_seed(0)
     model = ToySearchModel()
     model.network.gates.record_updates = True
-    ow = _constructor()(model)
-    arch_batch, weight_batch = _batch(1), _batch(2)
+    ow = toy_constructor()(model)
+    arch_batch, weight_batch = toy_batch(1), toy_batch(2)
     # expected gradients, each computed in isolation
     ref = ToySearchModel()
     ref.load_state_dict(model.state_dict())
@@ -170,8 +98,8 @@ def test_bilevel_step_has_no_gradient_leak():
 def test_entropy_term_only_in_arch_step():
     model = ToySearchModel()
     model.set_regularizer_weight(10.0)
-    ow = _constructor()(model)
-    log = model.train_step(dict(weight=_batch(3), arch=_batch(4)), ow)
+    ow = toy_constructor()(model)
+    log = model.train_step(dict(weight=toy_batch(3), arch=toy_batch(4)), ow)
     assert 'arch.loss_regularizer' in log
     assert 'loss_regularizer' not in log
     assert log['arch.regularizer'] == pytest.approx(0.6931, abs=1e-3)
@@ -179,12 +107,12 @@ def test_entropy_term_only_in_arch_step():
 
 def test_non_finite_loss_stops_before_update():
     model = ToySearchModel()
-    ow = _constructor()(model)
-    bad = _batch(5)
+    ow = toy_constructor()(model)
+    bad = toy_batch(5)
     bad['data_samples'][0, 0] = float('nan')
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(FloatingPointError, match=r'toy\.loss'):
-        model.train_step(dict(weight=_batch(6), arch=bad), ow)
+        model.train_step(dict(weight=toy_batch(6), arch=bad), ow)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k])
 

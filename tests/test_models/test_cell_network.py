@@ -1,24 +1,13 @@
 """The MTNAS network: cell trunk + per-task cell decoder branches."""
-import copy
-import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
 from mtlnas_mm.structures import (PRIMITIVES, CellArchitecture, edge_offset,
                                   load_architecture)
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-NET_CFG = 'configs/_base_/models/mtnas-tiny_cells_seg_normal.py'
-
-
-def network_cfg(**backbone):
-    cfg = copy.deepcopy(Config.fromfile(osp.join(ROOT, NET_CFG)).model)
-    cfg.backbone.update(backbone)
-    return cfg
+from builders import PRETRAINED, mtnas_network_cfg
 
 
 def _spaces(net):
@@ -27,7 +16,7 @@ def _spaces(net):
 
 def test_shapes_taps_and_spaces():
     torch.manual_seed(0)
-    net = MODELS.build(network_cfg())
+    net = MODELS.build(mtnas_network_cfg())
     trunk = net.backbone.trunk
     x = torch.randn(2, 3, 32, 32)
     taps = trunk(x)
@@ -53,7 +42,7 @@ def test_shapes_taps_and_spaces():
 
 def test_genotype_file_rebuilds_the_derived_network(tmp_path):
     torch.manual_seed(0)
-    search = MODELS.build(network_cfg())
+    search = MODELS.build(mtnas_network_cfg())
     with torch.no_grad():
         for s in _spaces(search):
             for alpha in s.alphas.values():
@@ -63,7 +52,7 @@ def test_genotype_file_rebuilds_the_derived_network(tmp_path):
     arch.dump(path)
     assert load_architecture(path) == arch
 
-    fixed = MODELS.build(network_cfg(genotype=path))
+    fixed = MODELS.build(mtnas_network_cfg(genotype=path))
     for s in _spaces(fixed):
         assert not s.searchable
         assert s.derive().genotypes == {
@@ -96,7 +85,7 @@ def test_genotype_file_rebuilds_the_derived_network(tmp_path):
     search.eval()
     torch.testing.assert_close(search(x, mode='tensor'), out)
 
-    slim = MODELS.build(network_cfg(genotype=path, discard_unused=True))
+    slim = MODELS.build(mtnas_network_cfg(genotype=path, discard_unused=True))
     n_slim = sum(p.numel() for p in slim.parameters())
     n_full = sum(p.numel() for p in fixed.parameters())
     assert n_slim < n_full
@@ -105,13 +94,8 @@ def test_genotype_file_rebuilds_the_derived_network(tmp_path):
     torch.testing.assert_close(slim(x, mode='tensor'), out)
 
 
-#: a frozen trunk needs given weights (the file is read by init_weights,
-#: which these tests do not call)
-PRETRAINED = dict(type='Pretrained', checkpoint='trunk.pth')
-
-
 def test_frozen_trunk_keeps_weights_and_statistics():
-    net = MODELS.build(network_cfg(trunk=dict(
+    net = MODELS.build(mtnas_network_cfg(trunk=dict(
         channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True,
         init_cfg=PRETRAINED)))
     trunk = net.backbone.trunk
@@ -126,13 +110,13 @@ def test_frozen_trunk_without_given_weights_is_refused():
     trunk = dict(channels=4, num_cells=4, reductions=(1, 2, 3), frozen=True)
     for init_cfg in (None, dict(type='Kaiming'), [dict(type='Kaiming')]):
         with pytest.raises(ValueError, match="type='Pretrained'"):
-            MODELS.build(network_cfg(trunk=dict(trunk, init_cfg=init_cfg)))
-    MODELS.build(network_cfg(trunk=dict(trunk, init_cfg=[PRETRAINED])))
+            MODELS.build(mtnas_network_cfg(trunk=dict(trunk, init_cfg=init_cfg)))
+    MODELS.build(mtnas_network_cfg(trunk=dict(trunk, init_cfg=[PRETRAINED])))
 
 
 def test_bad_layouts_are_refused():
     with pytest.raises(ValueError, match='reductions must be increasing'):
-        MODELS.build(network_cfg(trunk=dict(num_cells=4,
+        MODELS.build(mtnas_network_cfg(trunk=dict(num_cells=4,
                                             reductions=(0, 2))))
     with pytest.raises(KeyError, match='is filled in'):
-        MODELS.build(network_cfg(branch=dict(in_channels=[4])))
+        MODELS.build(mtnas_network_cfg(branch=dict(in_channels=[4])))

@@ -14,11 +14,6 @@ from runner_utils import (TINY_SEARCH, assert_resumed_run_equal,
 BASELINES = ['single-task', 'multiple', 'cross-stitch', 'nddr', 'supernet']
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    return generate_data(str(tmp_path_factory.mktemp('runner_data')))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('name', BASELINES)
 def test_baseline_trains_and_tests(name, data_root, tmp_path):

@@ -17,7 +17,9 @@ from mtlnas_mm.engine.optimizers import (BilevelOptimWrapperConstructor,
                                          CPUAmpOptimWrapper,
                                          StrictOptimWrapperConstructor,
                                          accelerator_available)
-from test_engine_bilevel import ToySearchModel, _batch
+from builders import (ToySearchModel, build_mtnas, image_batch,
+                      regression_batch, routing_algorithm, search_model_pair,
+                      toy_batch)
 
 ON_CPU = not accelerator_available()
 cpu_only = pytest.mark.skipif(not ON_CPU, reason='the CPU substitute')
@@ -130,13 +132,13 @@ def test_amp_bilevel_step_autocasts_both_steps_without_gradient_leak():
     optimizer steps with the (unscaled) gradient of the architecture loss
     only and no weight gets a gradient in that step; the weight optimizer
     steps with the training gradient alone (the pattern of
-    test_engine_bilevel's leak test, behind the loss scalers)."""
+    test_bilevel_loop's leak test, behind the loss scalers)."""
     torch.manual_seed(0)
     model = ToySearchModel()
     ow = amp_constructor()(model)
     seen_autocast = _record_autocast(model)
     seen = _spy_optimizer_steps(ow, model)
-    arch_batch, weight_batch = _batch(1), _batch(2)
+    arch_batch, weight_batch = toy_batch(1), toy_batch(2)
     alpha = 'network.gates.alpha'
     expected_alpha = _autocast_grads(model, arch_batch, [alpha])[alpha]
     weights = ['network.body.weight', 'network.head.weight']
@@ -177,9 +179,9 @@ def test_overflow_skips_only_that_optimizers_step():
     model = ToySearchModel()
     ow = amp_constructor(arch_scale=2.0**127)(model)
     before = _params(model)
-    arch_batch = _batch(1)
+    arch_batch = toy_batch(1)
     arch_batch['data_samples'] = arch_batch['data_samples'] * 1e3
-    model.train_step(dict(weight=_batch(2), arch=arch_batch), ow)
+    model.train_step(dict(weight=toy_batch(2), arch=arch_batch), ow)
     after = _params(model)
     torch.testing.assert_close(after['network.gates.alpha'],
                                before['network.gates.alpha'], rtol=0, atol=0)
@@ -192,12 +194,12 @@ def test_overflow_skips_only_that_optimizers_step():
 def test_amp_non_finite_loss_stops_before_update():
     model = ToySearchModel()
     ow = amp_constructor()(model)
-    bad = _batch(5)
+    bad = toy_batch(5)
     bad['data_samples'][0, 0] = float('nan')
     before = _params(model)
     with pytest.raises(FloatingPointError, match=r'architecture step.*'
                        r'toy\.loss'):
-        model.train_step(dict(weight=_batch(6), arch=bad), ow)
+        model.train_step(dict(weight=toy_batch(6), arch=bad), ow)
     for n, p in _params(model).items():
         torch.testing.assert_close(p, before[n], rtol=0, atol=0)
     assert ow['arch'].loss_scaler.get_scale() == 2.0**16
@@ -209,10 +211,10 @@ def test_both_scalers_states_are_saved_and_loaded():
     torch.manual_seed(0)
     model = ToySearchModel()
     ow = amp_constructor(arch_scale=2.0**127)(model)
-    arch_batch = _batch(1)
+    arch_batch = toy_batch(1)
     arch_batch['data_samples'] = arch_batch['data_samples'] * 1e3
     for i in range(2):
-        model.train_step(dict(weight=_batch(2 + i), arch=arch_batch), ow)
+        model.train_step(dict(weight=toy_batch(2 + i), arch=arch_batch), ow)
     state = ow.state_dict()
     assert state['arch']['loss_scaler']['scale'] == 2.0**125
     assert state['weight']['loss_scaler']['scale'] == 2.0**16
@@ -239,7 +241,7 @@ def test_plain_training_step_under_amp():
     net.body.register_forward_hook(
         lambda m, a, out: seen.append(out.dtype))
     before = net.body.weight.detach().clone()
-    log = net.train_step(_batch(1), ow)
+    log = net.train_step(toy_batch(1), ow)
     assert seen == [torch.bfloat16] and torch.isfinite(log['loss'])
     assert not torch.equal(net.body.weight.detach(), before)
 
@@ -257,9 +259,7 @@ def _amp_cfg(cfg: dict) -> dict:
 
 
 def _mtlnas():
-    from test_channels_last import _pair
-    from test_mtnas import _batch as image_batch
-    model = _pair()[0]
+    model = search_model_pair()[0]
     ow = BilevelOptimWrapperConstructor(_amp_cfg(dict(
         weight=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         arch=dict(optimizer=dict(type='Adam', lr=0.01)))))(model)
@@ -267,9 +267,7 @@ def _mtlnas():
 
 
 def _mtnas():
-    from test_mtnas import _batch as image_batch
-    from test_mtnas import _build
-    model = _build('branches')
+    model = build_mtnas('branches')
     ow = BilevelOptimWrapperConstructor(_amp_cfg(dict(
         weight=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
         arch=dict(optimizer=dict(type='Adam', lr=0.01)))))(model)
@@ -277,10 +275,8 @@ def _mtnas():
 
 
 def _share_routing():
-    from test_share_routing_search import algorithm
-    from test_share_routing_search import batch as regression_batch
     torch.manual_seed(0)
-    model = algorithm(k=3, regularizer_weight=0.5)
+    model = routing_algorithm(k=3, regularizer_weight=0.5)
     with torch.no_grad():  # non-zero gates: gradients reach every logit
         for gate in model.search_space.gates.values():
             for p in gate.parameters():
@@ -333,12 +329,6 @@ def test_every_search_space_runs_its_steps_under_amp(build):
 # ----------------------------------------------------------------------
 # through the runner (tools/train.py --amp = enable_amp)
 # ----------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    from runner_utils import generate_data
-    return generate_data(str(tmp_path_factory.mktemp('amp_data')))
-
-
 @pytest.mark.slow
 @cpu_only
 def test_amp_search_resumes_exactly(data_root, tmp_path):

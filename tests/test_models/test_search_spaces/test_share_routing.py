@@ -91,7 +91,7 @@ def test_expected_route_is_the_exact_expectation():
             prob = torch.prod(torch.where(torch.tensor(mask) == 1, p[b],
                                           1 - p[b])) / norm
             for c, query in enumerate(space.query_candidates):
-                ref = ref + prob * q[b, c] * space._mix(t, h, route, query)
+                ref = ref + prob * q[b, c] * space.mix(t, h, route, query)
         torch.testing.assert_close(expected[t][0], ref)
 
 

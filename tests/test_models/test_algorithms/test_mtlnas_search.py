@@ -5,14 +5,9 @@ import torch
 from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
-from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
+from runner_utils import TINY_SEARCH, tiny_cfg
 
 ITERS = 80
-
-
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    return generate_data(str(tmp_path_factory.mktemp('search_data')))
 
 
 def _search(data_root, work_dir, entropy_weight):

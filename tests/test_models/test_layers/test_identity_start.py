@@ -10,25 +10,19 @@ from mmengine.runner import Runner
 import mtlnas_mm  # noqa: F401
 from mmseg.registry import MODELS
 from mtlnas_mm.models.layers import identity_fusion_ops, init_fusion_identity
-from runner_utils import TINY_SEARCH, generate_data, tiny_cfg
+from runner_utils import TINY_SEARCH, tiny_cfg
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
 SINGLE = 'configs/baselines/single-task_vgg-tiny_synthetic.py'
 NDDR = 'configs/baselines/nddr_vgg-tiny_synthetic.py'
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    return generate_data(str(tmp_path_factory.mktemp('identity_data')),
-                         num_train=4, num_test=2)
-
-
 @pytest.fixture
-def pair_and_batch(data_root, tmp_path):
+def pair_and_batch(data_root_small, tmp_path):
     """A single-task pair whose BNs hold non-trivial statistics, its
     checkpoint and one training batch."""
     torch.manual_seed(0)
-    cfg = tiny_cfg(SINGLE, str(tmp_path / 'pair'), data_root, iters=1)
+    cfg = tiny_cfg(SINGLE, str(tmp_path / 'pair'), data_root_small, iters=1)
     pair = MODELS.build(cfg.model)
     pair.init_weights()
     ckpt = str(tmp_path / 'pair.pth')
@@ -45,8 +39,8 @@ def train_losses(model, batch) -> dict:
     return {k: v.item() for k, v in losses.items() if 'loss' in k}
 
 
-def fused(config, ckpt, data_root, tmp_path, **fusion):
-    cfg = tiny_cfg(config, str(tmp_path / 'fused'), data_root, iters=1)
+def fused(config, ckpt, data_root_small, tmp_path, **fusion):
+    cfg = tiny_cfg(config, str(tmp_path / 'fused'), data_root_small, iters=1)
     net = cfg.model.network if 'network' in cfg.model else cfg.model
     net.init_from = {t: dict(checkpoint=ckpt) for t in ('seg', 'normal')}
     net.backbone.edges.fusion.update(fusion)
@@ -57,7 +51,7 @@ def fused(config, ckpt, data_root, tmp_path, **fusion):
 
 @pytest.mark.parametrize('config', [TINY_SEARCH, NDDR])
 def test_identity_start_gives_the_pairs_train_loss(config, pair_and_batch,
-                                                   data_root, tmp_path):
+                                                   data_root_small, tmp_path):
     """Calibrated on the batch it is evaluated on, the identity start is
     exact up to float rounding (BN(x) = (x - m) / sqrt(v + eps) *
     sqrt(v + eps) + m).  Measured over 3 initialisations x both configs x
@@ -66,7 +60,7 @@ def test_identity_start_gives_the_pairs_train_loss(config, pair_and_batch,
     differed by 2.0-31 % (bound: more than 0.5 %)."""
     pair, ckpt, batch = pair_and_batch
     reference = train_losses(pair, batch)
-    model = fused(config, ckpt, data_root, tmp_path, init=(1.0, 0.0))
+    model = fused(config, ckpt, data_root_small, tmp_path, init=(1.0, 0.0))
     plain = train_losses(model, batch)
     assert max(abs(plain[k] / reference[k] - 1) for k in reference) > 0.005
     count = init_fusion_identity(
@@ -79,20 +73,20 @@ def test_identity_start_gives_the_pairs_train_loss(config, pair_and_batch,
 
 
 def test_identity_start_needs_the_identity_conv_init(pair_and_batch,
-                                                     data_root, tmp_path):
+                                                     data_root_small, tmp_path):
     _, ckpt, _ = pair_and_batch
-    model = fused(NDDR, ckpt, data_root, tmp_path)  # NDDR-CNN: (0.9, 0.1)
+    model = fused(NDDR, ckpt, data_root_small, tmp_path)  # NDDR-CNN: (0.9, 0.1)
     with pytest.raises(ValueError, match=r'init=\(1.0, 0.0\)'):
         identity_fusion_ops(model)
 
 
-def test_hook_starts_a_search_at_the_pair(pair_and_batch, data_root,
+def test_hook_starts_a_search_at_the_pair(pair_and_batch, data_root_small,
                                           tmp_path):
     """Through the runner: the hook sets every fusion BN from the data
     before the first iteration and leaves the other BNs' running
     statistics and batch counts as loaded."""
     _, ckpt, _ = pair_and_batch
-    cfg = tiny_cfg(TINY_SEARCH, str(tmp_path / 'search'), data_root,
+    cfg = tiny_cfg(TINY_SEARCH, str(tmp_path / 'search'), data_root_small,
                    iters=1)
     cfg.model.network.init_from = {
         t: dict(checkpoint=ckpt) for t in ('seg', 'normal')}

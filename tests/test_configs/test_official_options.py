@@ -171,7 +171,7 @@ def test_vgg_pool_padding_bottom_right_shape_and_values():
     official = VGGLargeFOV(depth=16, base_channels=2, conv_bias=False,
                            pool_padding='bottom_right').eval()
     x = torch.arange(25, dtype=torch.float32).view(1, 1, 5, 5)
-    pool = official.features[official._layer_modules[2][0]]
+    pool = official.layer_modules(2)[0]
     # by hand: zero row/column at the bottom/right, 3x3 windows, stride 2
     xp = np.zeros((6, 6), np.float32)
     xp[:5, :5] = x[0, 0].numpy()
@@ -180,7 +180,7 @@ def test_vgg_pool_padding_bottom_right_shape_and_values():
     assert expected == [[12., 14.], [22., 24.]]
     default = VGGLargeFOV(depth=16, base_channels=2).eval()
     assert F.max_pool2d(x, 3, 2, 1).shape[-1] == 3  # the default's pool
-    assert default.features[default._layer_modules[2][0]](x).shape[-1] == 3
+    assert default.layer_modules(2)[0](x).shape[-1] == 3
     # a 321 crop: 160 / 80 / 40 as the official network, not 161 / 81 / 41
     img = torch.rand(1, 3, 321, 321)
     with torch.no_grad():

@@ -6,22 +6,8 @@ import pytest
 import torch
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.datasets.correlated_regression import correlated_regression
 from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
-from mtlnas_mm.models import ShareRouting
-
-TASKS = ['t1', 't2']
-
-
-def algorithm(k=2, dims=8, width=8, layers=2, **kw) -> ShareRouting:
-    return ShareRouting(
-        network=dict(
-            type='MultiTaskRegressor', tasks=TASKS, in_channels=width,
-            backbone=dict(type='ShareRoutes', num_subnets=k,
-                          backbone=dict(type='StagedMLP', in_channels=dims,
-                                        channels=(width, ) * layers))),
-        **kw)
-
+from builders import regression_batch, routing_algorithm
 
 def optim(model, lr=1e-2, arch_lr=5e-2):
     return BilevelOptimWrapperConstructor(dict(
@@ -29,24 +15,19 @@ def optim(model, lr=1e-2, arch_lr=5e-2):
         arch=dict(optimizer=dict(type='Adam', lr=arch_lr))))(model)
 
 
-def batch(rho, n, seed, dims=8):
-    x, y = correlated_regression(n, rho, dims=dims, seed=seed)
-    return dict(inputs=x, data_samples=y)
-
-
 def test_bilevel_step_has_no_gradient_leak():
     """The architecture optimizer steps with the gradient of the expected
     route's loss + cost only; the weight optimizer with the sampled
     route's training gradient only; both modes are restored after."""
     torch.manual_seed(0)
-    model = algorithm(k=3, regularizer_weight=0.5)
+    model = routing_algorithm(k=3, regularizer_weight=0.5)
     space = model.search_space
     with torch.no_grad():  # non-zero gates: gradients reach every logit
         for gate in space.gates.values():
             for p in gate.parameters():
                 p.normal_()
     ow = optim(model)
-    arch_batch, weight_batch = batch(0.5, 16, 1), batch(0.5, 16, 2)
+    arch_batch, weight_batch = regression_batch(0.5, 16, 1), regression_batch(0.5, 16, 2)
 
     ref = copy.deepcopy(model)
     ref.set_step('arch')
@@ -103,9 +84,9 @@ def test_bilevel_step_has_no_gradient_leak():
 
 def search(rho, iters, cost, seed=0, k=2, n=256, lr=1e-2, arch_lr=5e-2):
     torch.manual_seed(seed)
-    model = algorithm(k=k, regularizer_weight=cost)
+    model = routing_algorithm(k=k, regularizer_weight=cost)
     ow = optim(model, lr, arch_lr)
-    train, held = batch(rho, n, 10 + seed), batch(rho, n, 20 + seed)
+    train, held = regression_batch(rho, n, 10 + seed), regression_batch(rho, n, 20 + seed)
     for i in range(iters):
         sl = slice((i * 32) % n, (i * 32) % n + 32)
         model.train_step(dict(
