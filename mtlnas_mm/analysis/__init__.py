@@ -8,7 +8,9 @@
 * :mod:`.report`: the summary of ``benchmark.py`` (ratios, floor, targets)
   and its markdown;
 * :mod:`.runs`: what the tools share around a measurement (a fresh
-  measuring process, merged result files, the output rule, the command).
+  measuring process, merged result files, the output rule, the command);
+* :mod:`.fidelity`: the official computation's trace against the
+  project's (``official_fixture.py``, ``tests/test_analysis``).
 
 Not imported by ``import mtlnas_mm``: import the module needed, e.g.
 ``from mtlnas_mm.analysis import timing``.
