@@ -48,7 +48,11 @@ setup(
         'pyyaml',
     ],
     extras_require={
-        'tests': ['pytest', 'pytest-timeout', 'pytest-random-order']
+        'tests': ['pytest', 'pytest-timeout', 'pytest-random-order',
+                  'h5py', 'scipy'],
+        # tools/dataset_converters/nyuv2.py (the official NYUv2 .mat files)
+        'nyuv2': ['h5py', 'scipy'],
     },
+    package_data={'mtlnas_mm.datasets.converters': ['data/*.json']},
     license='Apache-2.0',
 )
