@@ -24,7 +24,9 @@ One seed; ``tools/analysis_tools/summarize_demo.py`` gives mean +- std over
 the ``results.json`` of several seeds.  ``--stage1-from DIR`` reuses the
 single-task pair of an earlier run (read only), so the stage-2 protocols
 (budget, identity start) are compared from the same trained pair;
-``--random-draws K`` trains K random architectures.
+``--random-draws K`` trains K random architectures; ``--resume`` continues
+an interrupted run in its work dir (finished stages are tested from their
+final checkpoints).
 """
 import argparse
 import copy
@@ -181,7 +183,17 @@ def random_architecture(arch: Architecture, seed: int) -> Architecture:
                         meta=dict(random_seed=seed))
 
 
-def train_and_test(cfg: Config) -> Tuple[Runner, Dict[str, float]]:
+def train_and_test(cfg: Config,
+                   reuse: bool = False) -> Tuple[Runner, Dict[str, float]]:
+    """Train ``cfg`` and test the result; with ``reuse`` a stage whose
+    final checkpoint an earlier run of the demo left in its work dir is
+    tested from that checkpoint instead of being trained again."""
+    final = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    if reuse and osp.isfile(final):
+        log(f'reusing {final} (trained by an earlier run)')
+        cfg.load_from = final
+        runner = Runner.from_cfg(cfg)
+        return runner, evaluate(runner)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner, evaluate(runner)
@@ -212,6 +224,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                         help='reuse the single-task pair of an earlier run '
                         '(its stage-1 work dir, holding iter_<--iters>.pth) '
                         'instead of training it; read only')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue an interrupted demo in the same '
+                        '--work-dir: stages whose final checkpoint is there '
+                        'are tested from it, the others are trained')
     parser.add_argument('--random-draws', type=int, default=1,
                         help='random architectures trained (seeds '
                         '--seed, --seed + 1000, ...), each with as many '
@@ -258,7 +274,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     else:
         log(f'stage 1: training the single-task pair for {n} iterations')
         _, results[f'single-task ({n} it)'] = train_and_test(
-            cfg_of('single-task', 'single-task'))
+            cfg_of('single-task', 'single-task'), args.resume)
     init_from = {t: dict(checkpoint=single_ckpt) for t in ('seg', 'normal')}
 
     # 2. every model continues from them for the same further budget
@@ -266,18 +282,19 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     cfg = cfg_of('single-task', 'single-task_continued')
     cfg.load_from = single_ckpt
     reference = f'single-task ({n} + {m} it)'
-    _, results[reference] = train_and_test(cfg)
+    _, results[reference] = train_and_test(cfg, args.resume)
 
     log(f'stage 2: NDDR-CNN from the single-task pair, {m} iterations')
     cfg = cfg_of('nddr', 'nddr')
     cfg.model.init_from = init_from
-    _, results['NDDR-CNN (from single-task)'] = train_and_test(cfg)
+    _, results['NDDR-CNN (from single-task)'] = train_and_test(
+        cfg, args.resume)
 
     log(f'stage 2: MTL-NAS search from the single-task pair, {m} '
         'iterations')
     search_cfg = cfg = cfg_of('search', 'search')
     cfg.model.network.init_from = init_from
-    runner, _ = train_and_test(cfg)
+    runner, _ = train_and_test(cfg, args.resume)
     model = runner.model
     arch_dir = osp.join(cfg.work_dir, 'arch')
     arch_file = osp.join(arch_dir, 'arch_final.json')
@@ -318,7 +335,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         row = f'random {len(arch.kept)} edges (from single-task)'
         if draw:
             row = f'random {len(arch.kept)} edges, draw {draw + 1}'
-        _, results[row] = train_and_test(cfg)
+        _, results[row] = train_and_test(cfg, args.resume)
 
     pictures.append(
         draw_architecture(arch, osp.join(args.work_dir, 'architecture.png')))

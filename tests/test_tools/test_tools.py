@@ -174,6 +174,17 @@ def test_demo_end_to_end_and_reusing_its_stage1(tmp_path):
     for key, value in saved['fixed_rebuild'].items():
         assert value == pytest.approx(derived[key], abs=1e-9), key
 
+    # an interrupted run continued: nothing is trained again, same rows
+    ckpts = {p: p.stat().st_mtime_ns
+             for p in (tmp_path / 'first').glob('*/iter_2.pth')}
+    assert len(ckpts) == 6  # pair, continued, NDDR, search, 2 random
+    again = demo.main(['--work-dir', str(tmp_path / 'first'), *common,
+                       '--random-draws', '2', '--resume'])
+    # (json: the nan of a delta_m against a zero baseline compares equal)
+    assert json.dumps(again, sort_keys=True) == json.dumps(first,
+                                                          sort_keys=True)
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
+
     stage1 = tmp_path / 'first' / 'single-task'
     before = sorted(p.name for p in stage1.iterdir())
     second = demo.main(['--work-dir', str(tmp_path / 'second'), *common,
