@@ -1,6 +1,7 @@
 """The official NYU Depth v2 converter on small files with the release's
 HDF5 structure, the normals-from-depth estimators, and the converted data
-through NYUv2MultiTaskDataset and a one-iteration search."""
+through NYUv2MultiTaskDataset and a one-iteration search; the LibMTL layout
+option through NYUv2LibMTLDataset."""
 import hashlib
 import json
 import os
@@ -19,8 +20,9 @@ from mtlnas_mm.datasets.converters.normals_from_depth import (
     NYU_RGB_INTRINSICS, Intrinsics, angle_errors, backproject,
     normals_from_depth)
 from mtlnas_mm.datasets.converters.nyuv2_official import (
-    LabeledMat, load_mapping, read_splits, write_labeled_mat,
-    write_splits_mat)
+    LabeledMat, load_mapping, mapping_lut, nearest_indices, read_splits,
+    resize_for_libmtl, write_labeled_mat, write_splits_mat)
+from mtlnas_mm.datasets.libmtl_layout import read_libmtl_sample
 from mtlnas_mm.utils import OutputExistsError
 from runner_utils import ROOT, TINY_SEARCH, load_tool, tiny_cfg
 
@@ -36,6 +38,8 @@ LABEL_CASES = {0: (255, 255), 21: (0, 11), 11: (1, 4), 3: (2, 5),
                157: (3, 0), 88: (9, 5), 172: (24, 10), 894: (39, 6)}
 SCENE_TYPES = ['kitchen', 'bedroom', 'kitchen', 'office']
 TRAIN, TEST = [1, 3, 4], [2]
+#: output size of the LibMTL-layout tests (the border region is 41x56)
+LIBMTL_SIZE = (24, 32)
 
 
 def _plane_depth(normal, offset, intrinsics, h, w):
@@ -83,6 +87,17 @@ def converted(release, tmp_path_factory):
     manifest = converter.main([
         release['mat'], '--splits', release['splits'], '--out', out,
         '--border', *map(str, BORDER), '--no-progress'
+    ])
+    return out, manifest
+
+
+@pytest.fixture(scope='module')
+def converted_libmtl(release, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('nyu_out') / 'nyuv2_libmtl')
+    manifest = converter.main([
+        release['mat'], '--splits', release['splits'], '--out', out,
+        '--border', *map(str, BORDER), '--layout', 'libmtl', '--size',
+        *map(str, LIBMTL_SIZE), '--no-progress', '--no-checksum'
     ])
     return out, manifest
 
@@ -255,6 +270,147 @@ def test_input_errors(release, tmp_path):
         converter.main([bad, '--out', out, '--splits', release['splits'],
                         '--border', *map(str, BORDER)])
     assert not osp.exists(out)  # refused before anything was written
+
+
+# ------------------------------------------------------------ LibMTL layout
+def test_libmtl_layout_outputs(release, converted_libmtl, tmp_path):
+    out, manifest = converted_libmtl
+    assert sorted(os.listdir(out)) == ['.mtlnas_mm_output', 'manifest.json',
+                                       'train', 'val']
+    for folder, num in (('train', 3), ('val', 1)):
+        for kind in ('image', 'label', 'depth', 'normal'):
+            assert sorted(os.listdir(osp.join(out, folder, kind))) == [
+                f'{i}.npy' for i in range(num)]
+    top, bottom, left, right = BORDER
+    rows = top + nearest_indices(bottom - top, LIBMTL_SIZE[0])
+    cols = left + nearest_indices(right - left, LIBMTL_SIZE[1])
+    pick = np.ix_(rows, cols)
+    seg13 = mapping_lut(load_mapping(13))[release['labels'][0]][pick]
+    seg13 = np.where(seg13 == 255, -1, seg13.astype(np.int64))
+    hole = np.zeros((H, W), bool)
+    hole[20:26, 30:40] = True
+    # sample k of a split is the k-th image of the split
+    for folder, k, ndx in (('train', 0, 1), ('train', 2, 4), ('val', 0, 2)):
+        s = read_libmtl_sample(out, folder, k)
+        image, label, depth, normal = (s[key] for key in (
+            'image', 'label', 'depth', 'normal'))
+        assert image.shape == LIBMTL_SIZE + (3, )
+        assert label.shape == LIBMTL_SIZE
+        assert depth.shape == LIBMTL_SIZE + (1, )
+        assert normal.shape == LIBMTL_SIZE + (3, )
+        assert all(a.dtype == np.float32 for a in s.values())
+        assert 0 <= image.min() and image.max() <= 1
+        crop = release['images'][ndx - 1][top:bottom, left:right]
+        np.testing.assert_allclose(
+            image, cv2.resize(crop.astype(np.float32) / 255,
+                              LIBMTL_SIZE[::-1], interpolation=cv2.INTER_AREA),
+            atol=1e-6)
+        # 13-class ids, -1 where the release has label 0 (unlabeled)
+        np.testing.assert_array_equal(label, seg13)
+        assert set(np.unique(label)) <= set(range(-1, 13))
+        assert (label == -1).any() and (label >= 0).any()
+        # the filled depth, dense inside the border, in metres
+        assert depth.min() > 0
+        np.testing.assert_array_equal(depth[..., 0],
+                                      release['depths'][ndx - 1][pick])
+        length = np.linalg.norm(normal, axis=-1)
+        valid = length > 0
+        np.testing.assert_allclose(length[valid], 1, atol=1e-5)
+        assert not valid[hole[pick]].any()  # raw depth missing: no normal
+        assert valid.mean() > 0.7
+        assert angle_errors(normal[valid], release['normal']).max() < 1.0
+
+    assert manifest['layout'] == 'libmtl'
+    assert manifest['image_size'] == list(LIBMTL_SIZE)
+    assert manifest['source_size'] == [H, W]
+    assert list(manifest['labels']) == ['13']
+    assert manifest['splits']['test'] == 'val'
+    assert [(im['folder'], im['sample'], im['index'])
+            for im in manifest['images']] == [
+                ('train', 0, 1), ('train', 1, 3), ('train', 2, 4),
+                ('val', 0, 2)]
+    assert manifest['counts']['train']['pixels'] == 3 * 24 * 32
+    assert manifest['counts']['test']['depth_valid'] == 24 * 32
+    with open(osp.join(out, 'manifest.json')) as f:
+        assert json.load(f) == json.loads(json.dumps(manifest))
+
+    # a smaller conversion into the same folder leaves no stale samples
+    again = str(tmp_path / 'again')
+    for limit in ('3', '1'):
+        converter.main([
+            release['mat'], '--splits', release['splits'], '--out', again,
+            '--border', *map(str, BORDER), '--layout', 'libmtl', '--size',
+            '6', '8', '--limit', limit, '--no-progress', '--no-checksum'
+        ])
+    assert os.listdir(osp.join(again, 'train', 'normal')) == ['0.npy']
+    assert read_libmtl_sample(again, 'train', 0)['image'].shape == (6, 8, 3)
+    # and a folder of the user's is refused
+    user = tmp_path / 'mine'
+    user.mkdir()
+    (user / 'notes.txt').write_text('keep')
+    with pytest.raises(OutputExistsError, match='mine'):
+        converter.main([release['mat'], '--out', str(user), '--splits',
+                        release['splits'], '--border', *map(str, BORDER),
+                        '--layout', 'libmtl', '--no-progress'])
+    assert os.listdir(user) == ['notes.txt']
+
+
+def test_resize_for_libmtl_keeps_invalid_pixels():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    seg = rng.integers(0, 13, (10, 12)).astype(np.uint8)
+    seg[:, :3] = 255
+    depth = rng.uniform(1, 5, (10, 12)).astype(np.float32)
+    depth[:4] = 0
+    normal = rng.normal(size=(10, 12, 3)).astype(np.float32)
+    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    normal[:4] = 0
+    image, seg_o, depth_o, normal_o = resize_for_libmtl(
+        rgb, seg, depth, normal, size=(5, 6))
+    assert image.shape == (5, 6, 3) and image.dtype == np.float32
+    # area averaging of 2x2 blocks, nearest for the rest (the lower-right
+    # pixel of each block: centres (2j + 1) round down to index 2j + 1)
+    np.testing.assert_allclose(
+        image, rgb.reshape(5, 2, 6, 2, 3).mean((1, 3)) / 255, atol=1e-6)
+    np.testing.assert_array_equal(seg_o, seg[1::2, 1::2])
+    np.testing.assert_array_equal(depth_o, depth[1::2, 1::2])
+    np.testing.assert_allclose(normal_o, normal[1::2, 1::2], atol=1e-6)
+    assert (seg_o[:, :1] == 255).all() and (depth_o[:2] == 0).all()
+    assert (normal_o[:2] == 0).all()
+    # enlarging and cropping: still only source values
+    image, seg_o, depth_o, _ = resize_for_libmtl(
+        rgb, seg, depth, normal, size=(16, 16), crop=(2, 10, 0, 12))
+    assert image.shape == (16, 16, 3)
+    assert 0 <= image.min() and image.max() <= 1
+    assert set(np.unique(depth_o)) <= set(np.unique(depth[2:10]))
+    with pytest.raises(ValueError, match='size'):
+        resize_for_libmtl(rgb, seg, depth, normal, size=(0, 4))
+
+
+@pytest.mark.usefixtures('mmseg_scope')
+def test_libmtl_layout_loads_in_dataset(converted_libmtl):
+    out, _ = converted_libmtl
+    pipeline = [dict(type='LoadMultiTaskImage'), dict(type='LoadSegMap'),
+                dict(type='LoadDepthMap'), dict(type='LoadNormalMap'),
+                dict(type='PackMultiTaskInputs')]
+    for split, count in (('train', 3), ('test', 1)):
+        ds = DATASETS.build(dict(type='NYUv2LibMTLDataset', data_root=out,
+                                 split=split, pipeline=pipeline))
+        assert len(ds) == count
+        item = ds[0]
+        sample = item['data_samples']
+        assert item['inputs'].shape == (3, ) + LIBMTL_SIZE
+        seg = sample.gt_sem_seg.data
+        assert seg.shape == (1, ) + LIBMTL_SIZE
+        assert set(np.unique(seg.numpy())) <= set(range(13)) | {255}
+        assert (seg == 255).any()
+        assert sample.gt_depth_map.data.shape == (1, ) + LIBMTL_SIZE
+        assert sample.gt_depth_map.data.min() > 0
+        normal = sample.gt_normal_map.data.numpy()
+        assert normal.shape == (3, ) + LIBMTL_SIZE
+        valid = np.any(normal != 0, axis=0)
+        np.testing.assert_allclose(np.linalg.norm(normal[:, valid], axis=0),
+                                   1, atol=1e-5)
 
 
 # ----------------------------------------------------------------- normals

@@ -6,7 +6,10 @@ the NDDR-CNN / MTL-NAS layout that ``NYUv2MultiTaskDataset`` reads: RGB
 images, 40- and 13-class labels (255 = unlabeled), surface normals
 computed from the depth, depth and raw depth (uint16 mm), a valid mask,
 list files per split and task, the train RGB mean and ``manifest.json``
-(checksums, mappings with provenance, normal method, counts). See
+(checksums, mappings with provenance, normal method, counts). With
+``--layout libmtl`` it writes the mtan / LibMTL NYUv2-13 layout that
+``NYUv2LibMTLDataset`` reads instead: ``train`` / ``val`` folders of
+288x384 ``.npy`` files (image, 13-class label, depth, normals). See
 docs/preparing_nyuv2.md.
 
 Examples::
@@ -16,6 +19,9 @@ Examples::
     # a quick look at 5 images per split
     python tools/dataset_converters/nyuv2.py nyu_depth_v2_labeled.mat \\
         --out /tmp/nyu_try --limit 5 --no-checksum
+    # the mtan / LibMTL layout (configs/libmtl_nyuv2)
+    python tools/dataset_converters/nyuv2.py nyu_depth_v2_labeled.mat \\
+        --splits splits.mat --layout libmtl --out data/nyuv2_libmtl
 """
 import argparse
 import os
@@ -28,7 +34,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 from mtlnas_mm.datasets.converters.normals_from_depth import (  # noqa: E402
     DEFAULT_PARAMS, NORMAL_METHODS, NYU_RGB_INTRINSICS, Intrinsics)
 from mtlnas_mm.datasets.converters.nyuv2_official import (  # noqa: E402
-    DEFAULT_NORMAL_METHOD, NORMAL_DEPTHS, convert_nyuv2)
+    DEFAULT_NORMAL_METHOD, LAYOUTS, LIBMTL_DEPTHS, NORMAL_DEPTHS,
+    convert_nyuv2)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,6 +48,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--splits', default=None,
                    help='splits.mat (default: the official split shipped '
                    'with mtlnas_mm)')
+    p.add_argument('--layout', choices=LAYOUTS, default='nddr',
+                   help='nddr: PNGs + lists for NYUv2MultiTaskDataset; '
+                   'libmtl: mtan / LibMTL .npy files for NYUv2LibMTLDataset')
+    p.add_argument('--size', type=int, nargs=2, default=None,
+                   metavar=('HEIGHT', 'WIDTH'),
+                   help='libmtl: output size (default: 288 384)')
+    p.add_argument('--no-crop', action='store_true',
+                   help='libmtl: resize the whole frame instead of the '
+                   'region inside --border')
+    p.add_argument('--libmtl-depth', choices=LIBMTL_DEPTHS,
+                   default='filled',
+                   help='libmtl: depth written (default: the filled depth)')
     p.add_argument('--mapping40', default='default',
                    help='JSON 894->40 mapping (default: the packaged '
                    'classMapping40 table)')
@@ -73,6 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 0:
         p.error('--limit must be >= 0')
+    if args.size is not None and min(args.size) <= 0:
+        p.error('--size must be two positive ints')
     return args
 
 
@@ -91,6 +112,7 @@ def main(argv=None) -> dict:
         args.mat,
         args.out,
         splits_path=args.splits,
+        layout=args.layout,
         mapping40=args.mapping40,
         mapping13=None if args.mapping13 == 'none' else args.mapping13,
         normal_method=args.normal_method,
@@ -98,6 +120,9 @@ def main(argv=None) -> dict:
         normal_depth=args.normal_depth,
         border=args.border,
         intrinsics=intrinsics,
+        size=args.size,
+        crop=not args.no_crop,
+        libmtl_depth=args.libmtl_depth,
         limit=args.limit,
         checksums=not args.no_checksum,
         progress=not args.no_progress)

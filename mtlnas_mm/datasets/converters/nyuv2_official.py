@@ -36,6 +36,21 @@ release, ``%04d.png``)::
 
 ``<split>`` is ``train`` or ``test``.
 
+With ``layout='libmtl'`` the output is instead the mtan / LibMTL NYUv2-13
+layout (:mod:`~mtlnas_mm.datasets.libmtl_layout`) read by
+:class:`~mtlnas_mm.datasets.NYUv2LibMTLDataset`::
+
+    DIR/{train,val}/image/<i>.npy   HxWx3 float32 RGB in [0, 1]
+    DIR/{train,val}/label/<i>.npy   HxW 13-class ids, -1 unlabeled
+    DIR/{train,val}/depth/<i>.npy   HxWx1 metres, 0 invalid
+    DIR/{train,val}/normal/<i>.npy  HxWx3 unit normals, 0 invalid
+    DIR/manifest.json               as above, plus the sample -> image map
+
+``train`` holds the train split and ``val`` the test split, numbered
+``0 .. N-1`` in split order; every image is cropped to the border (mtan's
+authors state that they cropped the invalid border and rescaled) and
+resized to 288x384 (:func:`resize_for_libmtl`).
+
 Pixels outside the border (:data:`NYU_BORDER`, where the release's RGB
 frame has no depth measurement and the filled depth is extrapolated) are
 invalid in ``depth``, ``depth_raw``, ``normal`` and ``mask``; the labels
@@ -56,6 +71,8 @@ import cv2
 import numpy as np
 
 from mtlnas_mm.utils.output import claim_output_dir
+from ..libmtl_layout import (LIBMTL_FOLDERS, LIBMTL_IMAGE_SIZE,
+                             libmtl_split_dir, write_libmtl_sample)
 from ..synthetic.writer import encode_depth_png
 from ..transforms.loading import encode_normal_png
 from .normals_from_depth import (DEFAULT_PARAMS, NORMAL_METHODS,
@@ -80,6 +97,13 @@ NYU_BORDER = (44, 471, 40, 601)
 #: depth")
 DEFAULT_NORMAL_METHOD = 'cross'
 NORMAL_DEPTHS = ('raw', 'filled')
+#: output layouts: the NDDR / MTL-NAS PNGs, or mtan / LibMTL's ``.npy``
+LAYOUTS = ('nddr', 'libmtl')
+#: depth written to the LibMTL layout: the release's filled ``depths``
+#: (dense, like the depth of mtan's files) or ``rawDepths``
+LIBMTL_DEPTHS = ('filled', 'raw')
+#: split of the release -> split folder of the LibMTL layout
+LIBMTL_SPLIT_FOLDERS = {'train': 'train', 'test': 'val'}
 _SPLIT_LIST = {'train': 'training', 'test': 'testing'}
 #: output folder and list-file task of each written map
 _FOLDERS = (('image', None), ('seg40', 'seg'), ('seg13', 'seg13'),
@@ -375,9 +399,125 @@ def _write_lines(path: str, lines: Sequence[str]) -> None:
         f.write(''.join(line + '\n' for line in lines))
 
 
+def nearest_indices(src: int, dst: int) -> np.ndarray:
+    """Source index of each of ``dst`` output pixels along one axis under
+    nearest-neighbour resizing: the pixel whose centre is nearest to the
+    output pixel's centre, ``floor((j + 0.5) * src / dst)``. The same
+    indices serve labels, depth and normals, so the three stay aligned."""
+    idx = np.floor((np.arange(dst) + 0.5) * (src / dst)).astype(np.int64)
+    return np.minimum(idx, src - 1)
+
+
+def resize_for_libmtl(
+    rgb: np.ndarray,
+    seg13: np.ndarray,
+    depth: np.ndarray,
+    normal: np.ndarray,
+    size: Sequence[int] = LIBMTL_IMAGE_SIZE,
+    crop: Optional[Sequence[int]] = None
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Crop and resize one full-resolution sample to the LibMTL layout.
+
+    The image is resampled with area averaging when it shrinks (bilinear
+    otherwise) in float, so no 8-bit rounding is added; labels, depth and
+    normals take the nearest source pixel (:func:`nearest_indices`), so no
+    class, depth or direction is invented by mixing neighbours, and invalid
+    pixels (255 / 0 / the zero vector) stay invalid. The normals are those
+    of the full-resolution depth (finer than what the smaller depth map
+    would give); they are renormalised after the float32 round trip.
+
+    Args:
+        rgb: HxWx3 uint8 RGB.
+        seg13: HxW uint8 13-class ids, 255 unlabeled.
+        depth: HxW metres, 0 invalid.
+        normal: HxWx3 unit normals, the zero vector invalid.
+        size: output ``(height, width)``.
+        crop: ``(top, bottom, left, right)`` region kept before resizing
+            (rows ``[top, bottom)``, columns ``[left, right)``); None keeps
+            the whole image.
+
+    Returns:
+        tuple: ``(image, seg13, depth, normal)`` at ``size``: float32 RGB
+        in [0, 1], uint8 ids (255 unlabeled), float32 metres, float32 unit
+        normals.
+    """
+    out_h, out_w = (int(v) for v in size)
+    if out_h <= 0 or out_w <= 0:
+        raise ValueError(f'size must be two positive ints, got {size}')
+    if crop is not None:
+        top, bottom, left, right = crop
+        window = (slice(top, bottom), slice(left, right))
+        rgb, seg13, depth, normal = (a[window]
+                                     for a in (rgb, seg13, depth, normal))
+    h, w = seg13.shape[:2]
+    shrink = out_h <= h and out_w <= w
+    image = cv2.resize(rgb.astype(np.float32) / np.float32(255),
+                       (out_w, out_h),
+                       interpolation=cv2.INTER_AREA if shrink
+                       else cv2.INTER_LINEAR)
+    image = np.clip(image, 0, 1)
+    rows, cols = nearest_indices(h, out_h), nearest_indices(w, out_w)
+    pick = np.ix_(rows, cols)
+    normal = normal[pick].astype(np.float32)
+    length = np.linalg.norm(normal, axis=-1, keepdims=True)
+    valid = length[..., 0] > 0
+    normal[valid] /= length[valid]
+    normal[~valid] = 0
+    return (image, seg13[pick], depth[pick].astype(np.float32), normal)
+
+
+def _remove_stale_libmtl(out: str, counts: Dict[str, int]) -> int:
+    """Delete ``<i>.npy`` files with ``i >= N`` that an earlier, larger
+    conversion into the same folder left behind: the LibMTL readers count
+    the files of a split, so stale ones would become extra samples."""
+    removed = 0
+    for folder, num in counts.items():
+        for kind in LIBMTL_FOLDERS:
+            path = osp.join(libmtl_split_dir(out, folder), kind)
+            for name in os.listdir(path) if osp.isdir(path) else ():
+                stem, ext = osp.splitext(name)
+                if ext == '.npy' and stem.isdigit() and int(stem) >= num:
+                    os.remove(osp.join(path, name))
+                    removed += 1
+    return removed
+
+
+def _libmtl_manifest(labels: dict, normal: dict, size: Sequence[int],
+                     crop: bool, depth: str,
+                     source_size: Tuple[int, int]) -> dict:
+    """The manifest entries that describe the LibMTL layout: the encoding
+    of each folder and how it was resampled, for whoever compares the
+    output with mtan's files."""
+    label = dict(labels['13'], folder='label', ids='13-class ids 0..12 '
+                 '(float32), -1 = unlabeled (source id 0)',
+                 resize='nearest')
+    normal = dict(normal, npy='HxWx3 float32 unit vectors, 0 = invalid',
+                  resize='computed at the source resolution, then nearest '
+                  'and renormalised')
+    normal.pop('png')
+    return dict(
+        image_size=list(size),
+        source_size=list(source_size),
+        crop=dict(to_border=crop, note='the border region is cut out '
+                  'before resizing' if crop else 'the whole frame is '
+                  'resized; depth and normal are 0 outside the border'),
+        splits=dict(LIBMTL_SPLIT_FOLDERS, note='samples numbered 0..N-1 '
+                    'in split order; images[].sample / .folder map them '
+                    'to the release\'s image index'),
+        image=dict(folder='image', npy='HxWx3 float32 RGB in [0, 1]',
+                   resize='area (bilinear when enlarging)'),
+        labels={'13': label},
+        depth=dict(folder='depth', source='depths (the release\'s filled '
+                   'depth)' if depth == 'filled' else 'rawDepths',
+                   npy='HxWx1 float32 metres, 0 = invalid',
+                   resize='nearest'),
+        normal=normal)
+
+
 def convert_nyuv2(mat_path: str,
                   out: str,
                   splits_path: Optional[str] = None,
+                  layout: str = 'nddr',
                   mapping40='default',
                   mapping13='default',
                   normal_method: Optional[str] = None,
@@ -385,13 +525,16 @@ def convert_nyuv2(mat_path: str,
                   normal_depth: str = 'raw',
                   border: Optional[Sequence[int]] = None,
                   intrinsics: Intrinsics = NYU_RGB_INTRINSICS,
+                  size: Optional[Sequence[int]] = None,
+                  crop: bool = True,
+                  libmtl_depth: str = 'filled',
                   limit: Optional[int] = None,
                   checksums: bool = True,
                   progress: bool = True,
                   log: Optional[Callable[[str], None]] = print) -> dict:
     """Convert ``nyu_depth_v2_labeled.mat`` (+ ``splits.mat``) to ``out``.
 
-    See the module docstring for the layout. ``out`` is claimed
+    See the module docstring for the layouts. ``out`` is claimed
     (:func:`~mtlnas_mm.utils.claim_output_dir`) after the inputs have been
     checked: a new or empty directory, or one a project tool wrote; a
     non-empty directory of the user's is refused with nothing written.
@@ -400,8 +543,14 @@ def convert_nyuv2(mat_path: str,
         mat_path: ``nyu_depth_v2_labeled.mat``.
         out: output directory (the data root).
         splits_path: ``splits.mat``; None uses the packaged official split.
+        layout: ``'nddr'`` (PNGs and lists for
+            :class:`~mtlnas_mm.datasets.NYUv2MultiTaskDataset`) or
+            ``'libmtl'`` (mtan / LibMTL ``.npy`` files for
+            :class:`~mtlnas_mm.datasets.NYUv2LibMTLDataset`).
         mapping40, mapping13: ``'default'`` (packaged), a JSON mapping file
-            (:func:`load_mapping`), or None to skip that label set.
+            (:func:`load_mapping`), or None to skip that label set. The
+            ``nddr`` layout needs the 40 classes, ``libmtl`` the 13 (and
+            ignores ``mapping40``).
         normal_method, normal_params: normal estimator and its parameters
             (:func:`~.normals_from_depth.normals_from_depth`); None takes
             :data:`DEFAULT_NORMAL_METHOD`, missing parameters
@@ -412,6 +561,15 @@ def convert_nyuv2(mat_path: str,
         border: ``(top, bottom, left, right)`` valid region; None takes
             :data:`NYU_BORDER` (480x640 images only).
         intrinsics: the camera of the depth maps (the NYU RGB camera).
+        size: ``libmtl``: output ``(height, width)``; None takes
+            :data:`~mtlnas_mm.datasets.libmtl_layout.LIBMTL_IMAGE_SIZE`
+            (288x384, the size of mtan's files).
+        crop: ``libmtl``: crop every image to ``border`` before resizing
+            (mtan's files show no border); False resizes the whole frame,
+            with depth and normals invalid outside the border.
+        libmtl_depth: ``libmtl``: ``'filled'`` (the release's ``depths``,
+            dense like mtan's files) or ``'raw'`` (``rawDepths``, 0 where
+            the Kinect measured nothing).
         limit: convert only the first ``limit`` images of each split.
         checksums: record the inputs' SHA-256 (reads the 2.8 GB file once
             more).
@@ -423,6 +581,16 @@ def convert_nyuv2(mat_path: str,
     """
     start = time.perf_counter()
     say = log or (lambda _: None)
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    if libmtl_depth not in LIBMTL_DEPTHS:
+        raise ValueError(f'libmtl_depth must be one of {LIBMTL_DEPTHS}, '
+                         f'got {libmtl_depth!r}')
+    size = tuple(LIBMTL_IMAGE_SIZE if size is None else size)
+    if len(size) != 2 or not all(
+            isinstance(v, (int, np.integer)) and v > 0 for v in size):
+        raise ValueError(f'size must be (height, width), two ints > 0, got '
+                         f'{size}')
     if normal_depth not in NORMAL_DEPTHS:
         raise ValueError(f'normal_depth must be one of {NORMAL_DEPTHS}, got '
                          f'{normal_depth!r}')
@@ -433,12 +601,16 @@ def convert_nyuv2(mat_path: str,
                          f'got {normal_method!r}')
     normal_params = dict(DEFAULT_PARAMS[normal_method],
                          **(normal_params or {}))
+    libmtl = layout == 'libmtl'
     maps = {}
     for classes, spec in ((40, mapping40), (13, mapping13)):
-        if spec is not None:
+        if spec is not None and not (libmtl and classes == 40):
             maps[classes] = load_mapping(classes if spec == 'default'
                                          else spec)
-    if 40 not in maps:
+    if libmtl and 13 not in maps:
+        raise ValueError('the 13-class labels are required (mapping13); '
+                         'the LibMTL layout is NYUv2-13')
+    if not libmtl and 40 not in maps:
         raise ValueError('the 40-class labels are required (mapping40); '
                          'the NDDR layout indexes samples by them')
 
@@ -477,10 +649,11 @@ def convert_nyuv2(mat_path: str,
 
         claim_output_dir(out, TOOL)
         for split in splits:
-            for folder, _ in _FOLDERS:
+            for folder, _ in _FOLDERS if not libmtl else ():
                 if folder != 'seg13' or 13 in maps:
                     os.makedirs(osp.join(out, folder, split), exist_ok=True)
-        os.makedirs(osp.join(out, 'list'), exist_ok=True)
+        if not libmtl:
+            os.makedirs(osp.join(out, 'list'), exist_ok=True)
         luts = {c: mapping_lut(m) for c, m in maps.items()}
         max_label = min(len(m['mapping']) for m in maps.values())
         total = sum(len(v) for v in splits.values())
@@ -495,9 +668,12 @@ def convert_nyuv2(mat_path: str,
         for split, indices in splits.items():
             st = dict(images=len(indices), pixels=0, normal_valid=0,
                       raw_depth_valid=0, seg40_pixels=[0] * 40)
+            if libmtl:
+                st = dict(images=len(indices), pixels=0, normal_valid=0,
+                          depth_valid=0, seg13_pixels=[0] * 13)
             ls = lines[split] = {task: [] for _, task in _FOLDERS if task}
             ls['scene'] = []
-            for ndx in indices:
+            for pos, ndx in enumerate(indices):
                 i = ndx - 1
                 name = f'{ndx:04d}.png'
                 rel = {f: f'/{f}/{split}/{name}' for f, _ in _FOLDERS}
@@ -514,6 +690,30 @@ def convert_nyuv2(mat_path: str,
                 normal = normals_from_depth(src, intrinsics, normal_method,
                                             valid=src > 0, **normal_params)
                 valid_normal = np.any(normal != 0, axis=-1)
+                record = dict(
+                    index=ndx, split=split, file=f'{ndx:04d}.png',
+                    scene=scenes[i] if scenes else None,
+                    scene_type=scene_types[i] if scene_types else None)
+                if libmtl:
+                    dsrc = depth if libmtl_depth == 'filled' else raw
+                    dsrc = np.where(np.isfinite(dsrc) & (dsrc > 0), dsrc, 0)
+                    sample = resize_for_libmtl(rgb, luts[13][labels], dsrc,
+                                               normal, size,
+                                               border if crop else None)
+                    folder = LIBMTL_SPLIT_FOLDERS[split]
+                    write_libmtl_sample(out, folder, pos, *sample)
+                    seg13, dep, nrm = sample[1:]
+                    st['pixels'] += seg13.size
+                    st['normal_valid'] += int(np.any(nrm != 0, -1).sum())
+                    st['depth_valid'] += int((dep > 0).sum())
+                    counts = np.bincount(seg13[seg13 < 13], minlength=13)
+                    st['seg13_pixels'] = [a + int(b) for a, b in
+                                          zip(st['seg13_pixels'], counts)]
+                    record.pop('file')
+                    images.append(dict(record, folder=folder, sample=pos))
+                    if bar is not None:
+                        bar.update()
+                    continue
                 seg40 = luts[40][labels]
                 _imwrite(osp.join(out, rel['image'][1:]), rgb[..., ::-1])
                 _imwrite(osp.join(out, rel['seg40'][1:]), seg40)
@@ -542,10 +742,7 @@ def convert_nyuv2(mat_path: str,
                 counts = np.bincount(seg40[seg40 < 40].ravel(), minlength=40)
                 st['seg40_pixels'] = [a + int(b) for a, b in
                                       zip(st['seg40_pixels'], counts)]
-                images.append(dict(
-                    index=ndx, split=split, file=name,
-                    scene=scenes[i] if scenes else None,
-                    scene_type=scene_types[i] if scene_types else None))
+                images.append(record)
                 if bar is not None:
                     bar.update()
             stats[split] = st
@@ -553,14 +750,22 @@ def convert_nyuv2(mat_path: str,
             sys.stderr.write('\n')
         num_train = len(splits.get('train', []))
 
-    for split, ls in lines.items():
-        for task, entries in ls.items():
-            if entries:
-                _write_lines(osp.join(out, 'list',
-                                      f'{_SPLIT_LIST[split]}_{task}.txt'),
-                             entries)
-    mean = rgb_sum / max(num_train * h * w, 1)
-    np.save(osp.join(out, 'nyu_v2_mean.npy'), mean)
+    if libmtl:
+        removed = _remove_stale_libmtl(
+            out, {LIBMTL_SPLIT_FOLDERS[k]: len(v) for k, v in splits.items()})
+        if removed:
+            say(f'removed {removed} files of an earlier conversion beyond '
+                'the last sample of a split')
+    else:
+        for split, ls in lines.items():
+            for task, entries in ls.items():
+                if entries:
+                    _write_lines(
+                        osp.join(out, 'list',
+                                 f'{_SPLIT_LIST[split]}_{task}.txt'),
+                        entries)
+        mean = rgb_sum / max(num_train * h * w, 1)
+        np.save(osp.join(out, 'nyu_v2_mean.npy'), mean)
 
     def source(path: Optional[str]) -> Optional[dict]:
         if path is None:
@@ -571,6 +776,21 @@ def convert_nyuv2(mat_path: str,
         return info
 
     say('recording checksums' if checksums else 'writing the manifest')
+    labels = {str(c): dict(
+        folder='seg40' if c == 40 else 'seg13',
+        ids='0-based class ids, 255 = unlabeled (source id 0)',
+        class_names=m['class_names'], mapping_file=m['file'],
+        mapping_sha256=m['sha256'], source=m.get('source'),
+        reference=m.get('reference')) for c, m in maps.items()}
+    normal = dict(
+        folder='normal', method=normal_method, params=normal_params,
+        depth=normal_depth, intrinsics=intrinsics.as_dict(),
+        intrinsics_source='camera_params.m of the NYU Depth v2 toolbox '
+        '(RGB camera; the labeled depth maps are registered to it)'
+        if intrinsics == NYU_RGB_INTRINSICS else 'given by the user',
+        frame='camera frame: x right, y up, z towards the viewer; '
+        'normals face the camera',
+        png='RGB, round((n + 1) / 2 * 255), invalid = (255, 255, 255)')
     manifest = dict(
         tool=TOOL,
         created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
@@ -579,42 +799,34 @@ def convert_nyuv2(mat_path: str,
                          packaged=osp.relpath(SPLITS_FILE, DATA_DIR),
                          note='official split shipped with mtlnas_mm')),
         limit=limit,
-        layout='nddr',
+        layout=layout,
         image_size=[h, w],
         border=dict(top_bottom_left_right=list(border),
                     note='rows [top, bottom) and columns [left, right), '
                     '0-based; outside: depth, depth_raw, normal and mask '
-                    'invalid, labels as released'),
-        labels={str(c): dict(
-            folder='seg40' if c == 40 else 'seg13',
-            ids='0-based class ids, 255 = unlabeled (source id 0)',
-            class_names=m['class_names'], mapping_file=m['file'],
-            mapping_sha256=m['sha256'], source=m.get('source'),
-            reference=m.get('reference')) for c, m in maps.items()},
-        depth=dict(folder='depth', source='depths (the release\'s filled '
-                   'depth)', png='uint16, millimetres (value / 1000 = m), '
-                   '0 = invalid'),
-        depth_raw=dict(folder='depth_raw', source='rawDepths', png='uint16, '
-                       'millimetres, 0 = missing'),
-        mask=dict(folder='mask', png='uint8, 255 = inside the border and '
-                  'raw depth measured, 0 otherwise'),
-        normal=dict(
-            folder='normal', method=normal_method, params=normal_params,
-            depth=normal_depth, intrinsics=intrinsics.as_dict(),
-            intrinsics_source='camera_params.m of the NYU Depth v2 toolbox '
-            '(RGB camera; the labeled depth maps are registered to it)'
-            if intrinsics == NYU_RGB_INTRINSICS else 'given by the user',
-            frame='camera frame: x right, y up, z towards the viewer; '
-            'normals face the camera',
-            png='RGB, round((n + 1) / 2 * 255), invalid = (255, 255, 255)'),
-        image_label=dict(list='scene', classes=type_classes,
-                         note='sceneTypes of the release, index into '
-                         'classes (sorted)'),
-        mean=dict(file='nyu_v2_mean.npy', rgb=[float(v) for v in mean],
-                  note='per-channel RGB mean (0..255) of the train images'),
-        counts=stats,
-        images=images,
-        seconds=time.perf_counter() - start)
+                    'invalid, labels as released'))
+    if libmtl:
+        manifest.update(_libmtl_manifest(labels, normal, size, crop,
+                                         libmtl_depth, (h, w)))
+    else:
+        manifest.update(
+            labels=labels,
+            depth=dict(folder='depth', source='depths (the release\'s '
+                       'filled depth)', png='uint16, millimetres (value / '
+                       '1000 = m), 0 = invalid'),
+            depth_raw=dict(folder='depth_raw', source='rawDepths',
+                           png='uint16, millimetres, 0 = missing'),
+            mask=dict(folder='mask', png='uint8, 255 = inside the border '
+                      'and raw depth measured, 0 otherwise'),
+            normal=normal,
+            image_label=dict(list='scene', classes=type_classes,
+                             note='sceneTypes of the release, index into '
+                             'classes (sorted)'),
+            mean=dict(file='nyu_v2_mean.npy', rgb=[float(v) for v in mean],
+                      note='per-channel RGB mean (0..255) of the train '
+                      'images'))
+    manifest.update(counts=stats, images=images,
+                    seconds=time.perf_counter() - start)
     with open(osp.join(out, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=2)
         f.write('\n')
