@@ -2,7 +2,7 @@
 fusion-edge search space's edges, the DARTS cell genotypes, the share
 routes and the architecture export format."""
 from .architecture import (KEEP_LOGIT, Architecture, ConnectivityRule, Edge,
-                           build_candidate_edges, check_task_name)
+                           build_candidate_edges)
 from .cell_genotype import (PRIMITIVES, CellArchitecture, CellGenotype,
                             SpaceGenotype, derive_cell, edge_offset,
                             num_cell_edges, random_cell,
@@ -15,7 +15,7 @@ from .steps import ARCH_STEP, STEPS, WEIGHT_STEP
 from .share_routes import (QUERY_CANDIDATES, RouteArchitecture, block_keys,
                            required_subnets)
 from .task_fields import (IGNORE_INDEX, TASK_KINDS, TaskKind,
-                          prediction_fields, task_kind)
+                          check_task_name, prediction_fields, task_kind)
 
 __all__ = [
     'ARCH_STEP', 'STEPS', 'WEIGHT_STEP',

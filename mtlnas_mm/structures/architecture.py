@@ -19,29 +19,15 @@ source_layer)`` feeds the *pre-fusion* output of ``source_task``'s layer
 """
 import math
 from dataclasses import dataclass, fields
-from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 from .export import BaseArchitecture, format_error, register_architecture
+from .task_fields import check_task_name
 
 #: THE keep rule: an edge is kept iff its logit ``alpha > KEEP_LOGIT``
 #: (``sigmoid(alpha) > 0.5``, exact at tiny alphas)
 KEEP_LOGIT = 0.0
-
-
-def check_task_name(name: Any, where: str = 'tasks') -> str:
-    """Return ``name`` if it is usable as a task name, else raise.
-
-    Task names appear in edge keys (``'seg.3->normal.4'``) and as
-    ``nn.ModuleDict`` keys, so they must be non-empty strings without ``'.'``
-    and without ``'->'``.
-    """
-    if not isinstance(name, str) or not name or '.' in name or '->' in name \
-            or name.strip() != name:
-        raise ValueError(
-            f'{where}: invalid task name {name!r}; task names must be '
-            "non-empty strings without '.', '->' or surrounding spaces")
-    return name
 
 
 @dataclass(frozen=True)

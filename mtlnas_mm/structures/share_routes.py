@@ -23,7 +23,7 @@ the facts of its architecture:
 from typing import (Any, Dict, List, Mapping, Optional, Sequence, Set,
                     Tuple)
 
-from .architecture import check_task_name
+from .task_fields import check_task_name
 from .choices import check_choice
 from .export import BaseArchitecture, format_error, register_architecture
 

@@ -22,7 +22,7 @@ predictions with the suffix ``_<task>`` (:func:`prediction_fields`), e.g.
 ``pred_sem_seg_parts``.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,18 @@ def prediction_fields(kind: str, task: str, first: bool) -> Tuple[str, ...]:
     task of that kind, suffixed with ``_<task>`` for every later one."""
     names = task_kind(kind).pred_fields
     return names if first else tuple(f'{n}_{task}' for n in names)
+
+
+def check_task_name(name: Any, where: str = 'tasks') -> str:
+    """Return ``name`` if it is usable as a task name, else raise.
+
+    Task names appear in edge keys (``'seg.3->normal.4'``) and as
+    ``nn.ModuleDict`` keys, so they must be non-empty strings without ``'.'``
+    and without ``'->'``.
+    """
+    if not isinstance(name, str) or not name or '.' in name or '->' in name \
+            or name.strip() != name:
+        raise ValueError(
+            f'{where}: invalid task name {name!r}; task names must be '
+            "non-empty strings without '.', '->' or surrounding spaces")
+    return name

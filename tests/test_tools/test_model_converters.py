@@ -182,7 +182,7 @@ def test_unsafe_checkpoint_refused(tmp_path):
 
 
 def test_with_head_must_be_bool():
-    from mtlnas_mm.models.segmentors.task_init import load_task_checkpoints
+    from mtlnas_mm.models.networks.task_init import load_task_checkpoints
     net = single_task_network()
     with pytest.raises(TypeError, match='init_from.seg.with_head must be a '
                        "bool, got 'False'"):

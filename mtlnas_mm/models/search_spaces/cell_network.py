@@ -28,7 +28,7 @@ from torch import Tensor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mtlnas_mm.structures import CellArchitecture, check_task_name
-from ..search_spaces.darts_cells import DartsCellSpace
+from .darts_cells import DartsCellSpace
 
 _DEFAULT_NORM = dict(type='BN')
 

@@ -3,7 +3,6 @@ import copy
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
-import torch.nn as nn
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModel, ModuleDict
 from mmengine.structures import PixelData
@@ -14,18 +13,13 @@ from mmseg.structures import SegDataSample
 from mtlnas_mm.structures import (TASK_KINDS, check_task_name,
                                   prediction_fields)
 from ..heads.postprocess import default_img_metas, restore_prediction
+from ..heads.protocol import TaskHead, head_kind
 from ..utils import (check_finite, fill_backbone_tasks,
                      refuse_legacy_state_dict)
 from .task_init import load_task_checkpoints
 
 SampleList = List[SegDataSample]
 _TASK_KEYS = ('head', )
-
-
-def head_kind(head: nn.Module) -> str:
-    """The task kind of a head (:mod:`mtlnas_mm.structures.task_fields`):
-    its ``task_kind``; an mmseg decode head without one is ``'seg'``."""
-    return getattr(head, 'task_kind', 'seg')
 
 
 @MODELS.register_module()
@@ -130,10 +124,10 @@ class MultiTaskNetwork(BaseModel):
         })
         self.task_kinds: Dict[str, str] = {}
         for t, head in self.heads.items():
-            if not hasattr(head, 'loss') or not hasattr(head, 'predict'):
+            if not isinstance(head, TaskHead):
                 raise TypeError(f'MultiTaskNetwork.tasks.{t}.head: '
                                 f'{type(head).__name__} has no loss / '
-                                'predict')
+                                'predict (the TaskHead interface)')
             self.task_kinds[t] = head_kind(head)
         self.pred_fields = self._prediction_fields()
         self.init_from = dict(init_from) if init_from else None
