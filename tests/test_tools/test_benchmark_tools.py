@@ -2,8 +2,9 @@
 library mtlnas_mm.analysis: the JSON the benchmark writes (schema, the FLOP
 floor's arithmetic, the targets), the official comparison on a user's
 checkout of bhpfelix/MTLNAS (only where ``MTLNAS_OFFICIAL_ROOT`` names
-one), and the scaling tool's task sets, FLOP count and FLOP law.  No
-assertion on a timing: only on how the figures relate."""
+one), and the scaling tool's task sets, FLOP count and FLOP law
+(``mtlnas_mm.analysis.scaling``).  No assertion on a timing: only on how
+the figures relate."""
 import json
 import os
 import os.path as osp
@@ -13,12 +14,11 @@ import sys
 import pytest
 import torch
 
-from mtlnas_mm.analysis import cases, official, report, timing
+from mtlnas_mm.analysis import cases, official, report, scaling, timing
 from runner_utils import ROOT, load_tool
 
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
 benchmark = load_tool('tools/analysis_tools/benchmark.py')
-benchmark_scaling = load_tool('tools/analysis_tools/benchmark_scaling.py')
 
 TINY = ['--backbone', 'vgg-tiny', '--size', '32', '40', '--repeats', '1',
         '--warmup', '0', '--threads', '1']
@@ -247,31 +247,31 @@ def test_scaling_task_sets(mmseg_scope):
     shipped three-task config (with the backbone's decoder widths), then
     copies under new names; the search space builds T (T - 1) x 24
     candidate edges."""
-    assert benchmark_scaling.task_names(5) == [
-        'seg', 'normal', 'depth', 'seg_b', 'normal_b']
+    assert scaling.task_names(5) == ['seg', 'normal', 'depth', 'seg_b',
+                                     'normal_b']
     with pytest.raises(ValueError, match='>= 2 tasks'):
-        benchmark_scaling.task_names(1)
-    three = benchmark_scaling.scaled_config('vgg-tiny', 3).model.network
-    shipped = cases.load_cfg(benchmark_scaling.DEPTH_CONFIG).model.network
+        scaling.task_names(1)
+    three = scaling.scaled_config('vgg-tiny', 3).model.network
+    shipped = cases.load_cfg(scaling.DEPTH_CONFIG).model.network
     assert three.tasks.to_dict() == shipped.tasks.to_dict()
-    big = benchmark_scaling.scaled_config('vgg16', 3).model.network.tasks
+    big = scaling.scaled_config('vgg16', 3).model.network.tasks
     assert big.depth.head.decoder.in_channels == 512
     assert big.depth.head.decoder.num_classes == 1
-    cfg = benchmark_scaling.scaled_config('vgg-tiny', 5)
+    cfg = scaling.scaled_config('vgg-tiny', 5)
     model = cases.build_model(cfg.model, torch.device('cpu'))
     assert len(model.search_space.edges) == 5 * 4 * 24
-    assert list(model.network.heads) == benchmark_scaling.task_names(5)
+    assert list(model.network.heads) == scaling.task_names(5)
 
 
 def test_scaling_flop_count_is_exact(mmseg_scope):
     """The FLOP model's count on fake tensors equals FlopCounterMode's
     count of a real forward."""
     from torch.utils.flop_counter import FlopCounterMode
-    cfg = benchmark_scaling.scaled_config('vgg-tiny', 3)
+    cfg = scaling.scaled_config('vgg-tiny', 3)
     model = cases.build_model(cfg.model, torch.device('cpu'))
     model.set_step('arch')
     shape = (1, 3, 32, 48)
-    counted = benchmark_scaling.forward_flops(model, shape)
+    counted = scaling.forward_flops(model, shape)
     assert counted['method'] == 'FlopCounterMode on fake tensors'
     with torch.no_grad(), FlopCounterMode(display=False) as real:
         model(torch.zeros(shape), mode='tensor')
@@ -288,8 +288,7 @@ def test_scaling_fusion_law():
     """Points made by F_1 = T c, F_fuse = T (a + b (T - 1)) give back
     a, b, c, and the task count from which the fusion part (6 F_fuse of
     5 F_1 + 6 F_fuse) is more than half of the iteration's work."""
-    law = benchmark_scaling.fusion_law([_law_point(t) for t in (2, 3, 5)],
-                                       'x')
+    law = scaling.fusion_law([_law_point(t) for t in (2, 3, 5)], 'x')
     assert law['per_column_single_gflops'] == pytest.approx(10.0)
     assert law['fusion_own_gflops'] == pytest.approx(1.0)
     assert law['fusion_per_other_task_gflops'] == pytest.approx(2.0)
@@ -313,7 +312,7 @@ def test_scaling_predictions_scale_from_the_measured_points():
                   input_shape=[2, 3, 256, 256])
     more = dict(_law_point(4), params=300, input_shape=[2, 3, 128, 128])
     pts = [ref, bigger, more]
-    p = benchmark_scaling.predict(bigger, pts)
+    p = scaling.predict(bigger, pts)
     assert p['reference'] == 'x:2:128'
     assert p['flop_model_s'] == pytest.approx(
         bigger['work_gflops']['search_iter'] / 50.0)
@@ -321,8 +320,41 @@ def test_scaling_predictions_scale_from_the_measured_points():
     assert p['expected_s'] == pytest.approx(p['flop_model_s'] * 3.0
                                             / floor_ref)
     assert p['expected_peak_mib'] == pytest.approx(10.0 + 40.0 * 4)
-    q = benchmark_scaling.predict(more, pts)
+    q = scaling.predict(more, pts)
     assert q['expected_peak_mib'] == pytest.approx(10.0 * 3 + 40.0 * 2)
+
+
+def test_scaling_skip_rules_and_merge(tmp_path):
+    """A point is skipped for each prediction above its limit, the child's
+    timeout follows the prediction (an hour without one), and --merge
+    keeps a later run's measured point over an earlier plan, recomputing
+    the predictions it drops."""
+    pred = dict(expected_peak_mib=2000.0, expected_s=30.0)
+    assert scaling.skip_reasons(pred, 4096, 120) == []
+    reasons = scaling.skip_reasons(pred, 1024, 10)
+    assert len(reasons) == 2 and '--max-mib 1024' in reasons[0]
+    assert '--max-iter-s 10' in reasons[1]
+    assert scaling.child_timeout(None, 1, 1) == 3600.0
+    assert scaling.child_timeout(pred, 1, 1) == 8 * 30.0 * 6
+    assert scaling.child_timeout(dict(expected_s=0.1), 1, 1) == 600.0
+    measured = dict(_law_point(2), measured=True, median_s=3.0, params=100,
+                    input_shape=[2, 3, 128, 128], conv3x3_gflops_per_s=50.0,
+                    state_mib=10.0, peak_above_state_mib=40.0, edges=48)
+    planned = dict(_law_point(2), measured=False, skipped='--dry-run',
+                   params=100, input_shape=[2, 3, 128, 128], edges=48,
+                   flop_model_s=-1.0)
+    for name, point in (('a.json', planned), ('b.json', measured)):
+        with open(tmp_path / name, 'w') as f:
+            json.dump(dict(settings=dict(file=name), points=[point],
+                           fusion={}, skipped={}), f)
+    merged = scaling.merge([str(tmp_path / 'a.json'),
+                            str(tmp_path / 'b.json')])
+    assert [r['file'] for r in merged['runs']] == ['a.json', 'b.json']
+    (point, ) = merged['points']
+    assert point['measured'] and point['run'] == 1
+    assert point['flop_model_s'] == pytest.approx(
+        point['work_gflops']['search_iter'] / 50.0)
+    assert merged['skipped'] == {}
 
 
 def test_thread_clock_needs_one_cpu_thread():

@@ -49,21 +49,13 @@ from typing import Optional, Sequence
 import torch
 from mmengine.config import DictAction
 
-REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from mtlnas_mm.analysis.cases import CONFIGS, build_cases  # noqa: E402
-from mtlnas_mm.analysis.official import import_official  # noqa: E402
-from mtlnas_mm.analysis.report import (markdown, summarise,  # noqa: E402
-                                       target_lines)
-from mtlnas_mm.analysis.runs import (claim_outputs,  # noqa: E402
-                                     command_line, quiet_logger)
-from mtlnas_mm.analysis.timing import (CLOCKS, log,  # noqa: E402
-                                       machine_info, method_notes,
+from mtlnas_mm.analysis.cases import CONFIGS, build_cases
+from mtlnas_mm.analysis.official import import_official
+from mtlnas_mm.analysis.report import markdown, summarise, target_lines
+from mtlnas_mm.analysis.runs import claim_outputs, command_line, quiet_logger
+from mtlnas_mm.analysis.timing import (CLOCKS, log, machine_info, method_notes,
                                        run_cases, set_clock)
-from mtlnas_mm.utils import write_json_report  # noqa: E402
+from mtlnas_mm.utils import write_json_report
 
 TOOL = 'tools/analysis_tools/benchmark.py'
 

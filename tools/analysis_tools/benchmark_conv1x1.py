@@ -17,24 +17,17 @@ give the same values (relative max difference).
 """
 import argparse
 import json
-import os
 import platform
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
 
-REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from mtlnas_mm.models.layers.conv1x1 import (  # noqa: E402
-    _onednn, onednn_input_grad, weight_grad)
-from mtlnas_mm.utils import claim_output_file  # noqa: E402
+from mtlnas_mm.models.layers.conv1x1 import (_onednn, onednn_input_grad,
+                                             weight_grad)
+from mtlnas_mm.utils import claim_output_file
 
 #: (name, C_in, C_out, stride) of the VGG-16 LargeFOV pair's 1x1 convs;
 #: fusion ops of block b: 64 / 128 / 256 / 512 / 512 channels, at most

@@ -64,8 +64,6 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 TOOL = 'tools/analysis_tools/benchmark_mtnas.py'
 #: stage name -> (tiny config, release config)

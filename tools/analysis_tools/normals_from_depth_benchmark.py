@@ -18,21 +18,17 @@ Examples::
 """
 import argparse
 import dataclasses
-import os
 import platform
 import sys
 import time
 
 import cv2
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
-
-from mtlnas_mm.datasets.converters.normals_from_depth import (  # noqa: E402
+from mtlnas_mm.datasets.converters.normals_from_depth import (
     Intrinsics, KinectNoise, benchmark_normal_methods)
-from mtlnas_mm.datasets.synthetic import scene as S  # noqa: E402
-from mtlnas_mm.datasets.synthetic.render import (image_rng,  # noqa: E402
-                                                 render_scene)
-from mtlnas_mm.utils import claim_output_file, write_json_report  # noqa: E402
+from mtlnas_mm.datasets.synthetic import scene as S
+from mtlnas_mm.datasets.synthetic.render import image_rng, render_scene
+from mtlnas_mm.utils import claim_output_file, write_json_report
 
 #: the evaluated (method, params) grid
 CONFIGS = [('plane_fit', dict(window=win, stride=stride, max_rel_jump=jump))

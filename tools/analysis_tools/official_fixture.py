@@ -24,20 +24,14 @@ import glob
 import hashlib
 import json
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from mtlnas_mm.analysis import fidelity  # noqa: E402
-from mtlnas_mm.analysis.official import OFFICIAL_SEARCH_CONFIG  # noqa: E402
-from mtlnas_mm.utils import claim_output_file  # noqa: E402
+from mtlnas_mm.analysis import fidelity
+from mtlnas_mm.analysis.official import OFFICIAL_SEARCH_CONFIG
+from mtlnas_mm.utils import claim_output_file
 
 TOOL = 'official_fixture.py'
 

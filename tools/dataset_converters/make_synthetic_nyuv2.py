@@ -14,17 +14,13 @@ Examples::
         --num-test 0 --benchmark
 """
 import argparse
-import os
-import sys
 
 import cv2
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
-
-from mtlnas_mm.datasets.synthetic import (LAYOUTS, benchmark,  # noqa: E402
+from mtlnas_mm.datasets.synthetic import (LAYOUTS, benchmark,
                                           generate_dataset, render_sample)
-from mtlnas_mm.datasets.synthetic.preview import save_strip  # noqa: E402
-from mtlnas_mm.utils import claim_output_file  # noqa: E402
+from mtlnas_mm.datasets.synthetic.preview import save_strip
+from mtlnas_mm.utils import claim_output_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:

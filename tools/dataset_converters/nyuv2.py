@@ -24,16 +24,12 @@ Examples::
         --splits splits.mat --layout libmtl --out data/nyuv2_libmtl
 """
 import argparse
-import os
-import sys
 
 import cv2
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
-
-from mtlnas_mm.datasets.converters.normals_from_depth import (  # noqa: E402
+from mtlnas_mm.datasets.converters.normals_from_depth import (
     DEFAULT_PARAMS, NORMAL_METHODS, NYU_RGB_INTRINSICS, Intrinsics)
-from mtlnas_mm.datasets.converters.nyuv2_official import (  # noqa: E402
+from mtlnas_mm.datasets.converters.nyuv2_official import (
     DEFAULT_NORMAL_METHOD, LAYOUTS, LIBMTL_DEPTHS, NORMAL_DEPTHS,
     convert_nyuv2)
 

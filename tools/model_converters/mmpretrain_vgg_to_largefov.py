@@ -55,17 +55,14 @@ keys are only logged.)
 """
 import argparse
 import os.path as osp
-import sys
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..'))
-
-from mtlnas_mm.models.backbones import VGGLargeFOV  # noqa: E402
-from mtlnas_mm.structures import check_task_name  # noqa: E402
-from mtlnas_mm.utils import claim_output_file  # noqa: E402
+from mtlnas_mm.models.backbones import VGGLargeFOV
+from mtlnas_mm.structures import check_task_name
+from mtlnas_mm.utils import claim_output_file
 
 #: prefix of the backbone in an mmpretrain ``ImageClassifier`` state dict
 SOURCE_PREFIX = 'backbone.'

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import mtlnas_mm  # noqa: F401
+from mtlnas_mm.analysis import share_routing_rho as rho_case
 from mtlnas_mm.engine.optimizers import BilevelOptimWrapperConstructor
 from builders import regression_batch, routing_algorithm
 
@@ -110,11 +111,6 @@ def test_short_search_moves_the_logits_and_the_cost_sparsifies():
     assert arch.num_routes() == len(arch.block_keys)
 
 
-def _rho_tool():
-    from runner_utils import load_tool
-    return load_tool('tools/analysis_tools/share_routing_rho.py')
-
-
 def _routes(probs, tasks=('t1', 't2')):
     """A K = 2, L = 2 architecture with inclusion probabilities ``probs``
     (block -> [p(<-0), p(<-1)]), derived as ``ShareRoutes.derive``."""
@@ -132,19 +128,18 @@ def test_controlled_case_route_statistics_name_columns_by_task():
     its column-swapped twin (task t1 reading sub-network 1) have the same
     cross-task / own route probabilities and task overlap; the overlap is 1
     for hard sharing and 0 for separate columns."""
-    tool = _rho_tool()
     columns = {'1.0': [0.9, 0.2], '1.1': [0.1, 0.8], 't1': [0.7, 0.3],
                't2': [0.4, 0.6]}
     swapped = {'1.0': [0.8, 0.1], '1.1': [0.2, 0.9], 't1': [0.3, 0.7],
                't2': [0.6, 0.4]}
-    a, b = tool.route_stats(_routes(columns)), tool.route_stats(
+    a, b = rho_case.route_stats(_routes(columns)), rho_case.route_stats(
         _routes(swapped))
     assert a == pytest.approx(b)
     assert a['cross_route_prob'] == pytest.approx((.2 + .1 + .3 + .4) / 4)
     assert a['own_route_prob'] == pytest.approx((.9 + .8 + .7 + .6) / 4)
     assert a['overlap'] == 0.0
     # both tasks read sub-network 0 of layer 1, which reads 0: hard sharing
-    shared = tool.route_stats(_routes({
+    shared = rho_case.route_stats(_routes({
         '1.0': [0.9, 0.1], '1.1': [0.9, 0.1], 't1': [0.9, 0.1],
         't2': [0.9, 0.1]}))
     assert shared['overlap'] == 1.0
@@ -158,11 +153,11 @@ def test_controlled_case_tasks_share_less_as_rho_falls():
     (rho = 1): mean task overlap over three seeds of a small search (the
     sweep over rho and seeds is tools/analysis_tools/share_routing_rho.py;
     single seeds at rho = 0 may still share, see the README)."""
-    tool = _rho_tool()
-    recipe = tool.Recipe(width=8, n_train=512, search_iters=200)
+    recipe = rho_case.Recipe(width=8, n_train=512, search_iters=200)
     overlap = {}
     for rho in (1.0, 0.0):
-        runs = [tool.search_routes(rho, seed, recipe) for seed in range(3)]
+        runs = [rho_case.search_routes(rho, seed, recipe)
+                for seed in range(3)]
         corr = sum(r['label_corr'] for r in runs) / 3
         assert (corr > 0.9) if rho == 1.0 else (abs(corr) < 0.1)
         overlap[rho] = sum(r['expected_overlap'] for r in runs) / 3
