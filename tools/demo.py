@@ -31,7 +31,6 @@ final checkpoints).
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -44,7 +43,8 @@ from mmengine.runner import Runner
 from prettytable import PrettyTable
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.evaluation import delta_m
+from mtlnas_mm.apis import (TASK_METRICS, evaluate, task_gains,
+                            train_and_test)
 from mtlnas_mm.models.search_spaces import BINARY_MARGIN
 from mtlnas_mm.structures import Architecture
 from mtlnas_mm.utils import (claim_output_dir, name_run, set_max_iters,
@@ -128,10 +128,6 @@ def make_cfg(name: str, work_dir: str, data_root: str, iters: int) -> Config:
     return cfg
 
 
-def evaluate(runner: Runner) -> Dict[str, float]:
-    return {k: float(v) for k, v in runner.test().items()}
-
-
 def predictions_picture(runner: Runner, out: str, title: str,
                         num: int = 3) -> str:
     model = runner.model
@@ -144,23 +140,12 @@ def predictions_picture(runner: Runner, out: str, title: str,
     return draw_predictions(samples, out=out, title=title, dataset_meta=meta)
 
 
-#: metrics of each task in the table (and in its per-task delta_m)
-TASK_COLUMNS = {
-    'seg': ['mIoU', 'aAcc'],
-    'normal': ['mean', 'median', 'rmse', 'within_11.25', 'within_22.5',
-               'within_30'],
-}
-
-
 def add_gains(results: Dict[str, Dict[str, float]], base_row: str) -> None:
-    """delta_m of every row against ``base_row``: overall (every column)
-    and per task (that task's columns)."""
-    base = results[base_row]
+    """delta_m of every row against ``base_row``: overall (every column
+    of ``TASK_METRICS``) and per task."""
+    base = dict(results[base_row])
     for m in results.values():
-        m['delta_m'] = delta_m(m, {k: base[k] for keys in
-                                   TASK_COLUMNS.values() for k in keys})
-        for task, keys in TASK_COLUMNS.items():
-            m[f'delta_m/{task}'] = delta_m(m, {k: base[k] for k in keys})
+        m.update(task_gains(m, base))
 
 
 def table(rows: Dict[str, Dict[str, float]]) -> PrettyTable:
@@ -183,20 +168,14 @@ def random_architecture(arch: Architecture, seed: int) -> Architecture:
                         meta=dict(random_seed=seed))
 
 
-def train_and_test(cfg: Config,
-                   reuse: bool = False) -> Tuple[Runner, Dict[str, float]]:
-    """Train ``cfg`` and test the result; with ``reuse`` a stage whose
-    final checkpoint an earlier run of the demo left in its work dir is
-    tested from that checkpoint instead of being trained again."""
+def train_and_test_logged(cfg: Config, reuse: bool
+                          ) -> Tuple[Runner, Dict[str, float]]:
+    """:func:`~mtlnas_mm.apis.train_and_test`, saying when a stage of an
+    interrupted run is reused (``--resume``)."""
     final = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     if reuse and osp.isfile(final):
         log(f'reusing {final} (trained by an earlier run)')
-        cfg.load_from = final
-        runner = Runner.from_cfg(cfg)
-        return runner, evaluate(runner)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    return runner, evaluate(runner)
+    return train_and_test(cfg, reuse)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
@@ -273,7 +252,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         results[f'single-task ({n} it)'] = evaluate(Runner.from_cfg(cfg))
     else:
         log(f'stage 1: training the single-task pair for {n} iterations')
-        _, results[f'single-task ({n} it)'] = train_and_test(
+        _, results[f'single-task ({n} it)'] = train_and_test_logged(
             cfg_of('single-task', 'single-task'), args.resume)
     init_from = {t: dict(checkpoint=single_ckpt) for t in ('seg', 'normal')}
 
@@ -282,7 +261,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     cfg = cfg_of('single-task', 'single-task_continued')
     cfg.load_from = single_ckpt
     reference = f'single-task ({n} + {m} it)'
-    _, results[reference] = train_and_test(cfg, args.resume)
+    _, results[reference] = train_and_test_logged(cfg, args.resume)
 
     log(f'stage 2: NDDR-CNN from the single-task pair, {m} iterations')
     cfg = cfg_of('nddr', 'nddr')
@@ -294,7 +273,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         'iterations')
     search_cfg = cfg = cfg_of('search', 'search')
     cfg.model.network.init_from = init_from
-    runner, _ = train_and_test(cfg, args.resume)
+    runner, _ = train_and_test_logged(cfg, args.resume)
     model = runner.model
     arch_dir = osp.join(cfg.work_dir, 'arch')
     arch_file = osp.join(arch_dir, 'arch_final.json')
@@ -335,7 +314,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         row = f'random {len(arch.kept)} edges (from single-task)'
         if draw:
             row = f'random {len(arch.kept)} edges, draw {draw + 1}'
-        _, results[row] = train_and_test(cfg, args.resume)
+        _, results[row] = train_and_test_logged(cfg, args.resume)
 
     pictures.append(
         draw_architecture(arch, osp.join(args.work_dir, 'architecture.png')))
@@ -348,8 +327,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     add_gains(results, reference)
     print()
     print(table(results))
-    print('delta_m/seg: ' + ', '.join(TASK_COLUMNS['seg']) +
-          '; delta_m/normal: ' + ', '.join(TASK_COLUMNS['normal']) +
+    print('delta_m/seg: ' + ', '.join(TASK_METRICS['seg']) +
+          '; delta_m/normal: ' + ', '.join(TASK_METRICS['normal']) +
           '; delta_m: all of them (against the single-task pair of the '
           f'same budget, {n} + {m} iterations)')
     gap = {k: abs(fixed[k] - results[derived_row][k]) for k in fixed}

@@ -22,9 +22,9 @@ import time
 from typing import Dict, List, Optional
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401
+from mtlnas_mm.apis import train_and_test
 from mtlnas_mm.evaluation.seed_summary import markdown_table as table
 from mtlnas_mm.evaluation.seed_summary import summarize
 from mtlnas_mm.utils import (claim_output_dir, claim_output_file, name_run,
@@ -69,9 +69,7 @@ def run_one(config: str, seed: int, work_dir: str, iters: Optional[int],
     if iters is not None:
         set_max_iters(cfg, iters, validate=False)
         cfg.default_hooks.checkpoint.interval = iters
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    return {k: float(v) for k, v in runner.test().items()}
+    return train_and_test(cfg)[1]
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

@@ -47,12 +47,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 import mtlnas_mm  # noqa: F401  (registers components)
 from mmseg.registry import MODELS
-from mtlnas_mm.apis import run_pipeline, set_stage_iters
-from mtlnas_mm.evaluation import delta_m
+from mtlnas_mm.apis import (TASK_METRICS, run_pipeline, set_stage_iters,
+                            task_gains, train_and_test)
 from mtlnas_mm.structures import load_architecture, random_cell_architecture
 from mtlnas_mm.utils import (claim_output_dir, model_complexity, name_run,
                              set_max_iters, set_stage_genotype,
@@ -69,13 +68,6 @@ MULTIPLE = 'configs/baselines/multiple_resnet18-narrow_synthetic.py'
 SINGLE_TASK = 'configs/baselines/single-task_vgg-tiny_synthetic.py'
 MTLNAS_SEARCH = 'configs/mtlnas/mtlnas_vgg-tiny_synthetic.py'
 ROWS = ('mtnas', 'random', 'multiple', 'single-task')
-#: the metrics of each task entering delta_m (those of tools/demo.py's
-#: table, so the MTL-NAS rows' gains are comparable)
-TASK_METRICS = {
-    'seg': ['mIoU', 'aAcc'],
-    'normal': ['mean', 'median', 'rmse', 'within_11.25', 'within_22.5',
-               'within_30'],
-}
 #: the demo's rows taken with --mtlnas-demo: (row name here, demo row)
 DEMO_ROWS = (
     ('MTL-NAS derived', 'MTL-NAS derived (alpha>0, no retraining)'),
@@ -112,16 +104,14 @@ def _crop(cfg: Config) -> Tuple[int, int]:
     raise KeyError('no RandomCrop in the training pipeline of the config')
 
 
-def train_and_test(cfg: Config, iters: int) -> dict:
+def train_and_test_for(cfg: Config, iters: int) -> dict:
     """Train ``cfg`` for ``iters`` (resuming a checkpoint of the same work
     dir), test it; its metrics and complexity."""
     set_max_iters(cfg, iters, validate=False)
     cfg.default_hooks.checkpoint.interval = min(
         cfg.default_hooks.checkpoint.interval, iters)
     cfg.resume, cfg.load_from = True, None
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = {k: float(v) for k, v in runner.test().items()}
+    runner, metrics = train_and_test(cfg)
     return dict(metrics=metrics,
                 complexity=model_complexity(runner.model, _crop(cfg)))
 
@@ -161,11 +151,11 @@ def run_row(row: str, seed: int, work_dir: str, search_iters: int,
         if not osp.isfile(genotype):
             random_cell_architecture(space_layout(cfg), seed).dump(genotype)
         set_stage_genotype(cfg, genotype, source=genotype)
-        result = dict(train_and_test(cfg, retrain_iters), genotype=genotype)
+        result = dict(train_and_test_for(cfg, retrain_iters), genotype=genotype)
     elif row in ('multiple', 'single-task'):
         config = MULTIPLE if row == 'multiple' else SINGLE_TASK
         cfg = _config(osp.join(ROOT, config), seed, work_dir, name)
-        result = train_and_test(cfg, retrain_iters)
+        result = train_and_test_for(cfg, retrain_iters)
     else:
         raise ValueError(f'unknown row {row!r}; rows are {list(ROWS)}')
     result.update(row=row, seed=seed)
@@ -176,7 +166,7 @@ def run_row(row: str, seed: int, work_dir: str, search_iters: int,
 
 def add_gains(metrics: Dict[str, float], reference: Dict[str, float]
               ) -> Dict[str, float]:
-    """``metrics`` with ``delta_m`` (every metric of :data:`TASK_METRICS`)
+    """``metrics`` with ``delta_m`` (every metric of ``TASK_METRICS``)
     and ``delta_m/<task>`` against ``reference`` (a zero reference value
     has no relative gain: refused, naming the metric)."""
     zero = [k for keys in TASK_METRICS.values() for k in keys
@@ -184,13 +174,7 @@ def add_gains(metrics: Dict[str, float], reference: Dict[str, float]
     if zero:
         raise ValueError(f'delta_m: the reference is 0 in {zero} (a '
                          'reference trained too briefly?)')
-    out = dict(metrics)
-    out['delta_m'] = delta_m(metrics, {k: reference[k] for keys in
-                                       TASK_METRICS.values() for k in keys})
-    for task, keys in TASK_METRICS.items():
-        out[f'delta_m/{task}'] = delta_m(metrics,
-                                         {k: reference[k] for k in keys})
-    return out
+    return dict(metrics, **task_gains(metrics, reference))
 
 
 def load_reference(path: str, seeds: Sequence[int]) -> Dict[int, dict]:
