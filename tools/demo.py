@@ -23,7 +23,8 @@ data, following the paper's protocol.
 One seed; ``tools/analysis_tools/summarize_demo.py`` gives mean +- std over
 the ``results.json`` of several seeds.  ``--stage1-from DIR`` reuses the
 single-task pair of an earlier run (read only), so the stage-2 protocols
-(budget, identity start) are compared from the same trained pair;
+(budget, identity start, ``--fusion-lr-mult``) are compared from the same
+trained pair;
 ``--random-draws K`` trains K random architectures; ``--resume`` continues
 an interrupted run in its work dir (finished stages are tested from their
 final checkpoints).
@@ -47,8 +48,9 @@ from mtlnas_mm.apis import (TASK_METRICS, evaluate, task_gains,
                             train_and_test)
 from mtlnas_mm.models.search_spaces import BINARY_MARGIN
 from mtlnas_mm.structures import Architecture
-from mtlnas_mm.utils import (claim_output_dir, name_run, set_max_iters,
-                             set_weight_lr, use_fixed_architecture)
+from mtlnas_mm.utils import (claim_output_dir, name_run, set_fusion_lr_mult,
+                             set_max_iters, set_weight_lr,
+                             use_fixed_architecture)
 from mtlnas_mm.visualization import (draw_architecture, draw_gate_curves,
                                      draw_predictions, read_gate_history)
 
@@ -199,6 +201,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                         'random architecture) starts exactly at the '
                         'single-task pair: fusion conv init (1, 0) and '
                         'FusionIdentityStartHook')
+    parser.add_argument('--fusion-lr-mult', type=float, default=None,
+                        help='lr multiplier of the fusion ops in every '
+                        'fused stage-2 run (default: the configs\' x100, '
+                        'the paper\'s)')
     parser.add_argument('--stage1-from', default=None, metavar='DIR',
                         help='reuse the single-task pair of an earlier run '
                         '(its stage-1 work dir, holding iter_<--iters>.pth) '
@@ -239,6 +245,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         cfg.randomness = dict(seed=args.seed)
         if args.identity_start and name != 'single-task':
             use_identity_start(cfg)
+        if args.fusion_lr_mult is not None and name != 'single-task':
+            set_fusion_lr_mult(cfg, args.fusion_lr_mult)
         return cfg
 
     results: Dict[str, Dict[str, float]] = {}

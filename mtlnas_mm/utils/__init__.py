@@ -15,8 +15,9 @@ from .output import (OUTPUT_MARKER, OutputExistsError, claim_output_dir,
                      claim_output_file, claim_work_dir, is_claimed,
                      is_launch_main, write_json_report)
 from .runtime import (enable_amp, finalize_tool_cfg, name_run,
-                      parse_tool_args, set_max_iters, set_stage_genotype,
-                      set_weight_lr, use_fixed_architecture)
+                      parse_tool_args, set_fusion_lr_mult, set_max_iters,
+                      set_stage_genotype, set_weight_lr,
+                      use_fixed_architecture)
 
 register_checkpoint_safe_globals()
 register_checkpoint_loader()
@@ -31,6 +32,7 @@ __all__ = [
     'claim_output_file', 'claim_work_dir', 'is_claimed',
     'is_launch_main', 'enable_amp', 'finalize_tool_cfg',
     'name_run',
-    'parse_tool_args', 'set_max_iters', 'set_stage_genotype', 'set_weight_lr',
+    'parse_tool_args', 'set_fusion_lr_mult', 'set_max_iters',
+    'set_stage_genotype', 'set_weight_lr',
     'use_fixed_architecture', 'write_json_report'
 ]

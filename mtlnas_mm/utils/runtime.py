@@ -86,6 +86,30 @@ def set_weight_lr(cfg: Config, lr: float) -> Config:
     return cfg
 
 
+#: the parameter-name key of the cross-task fusion ops in ``paramwise_cfg``
+FUSION_KEY = 'backbone.edges'
+
+
+def set_fusion_lr_mult(cfg: Config, lr_mult: float) -> Config:
+    """Set the lr multiplier of the cross-task fusion ops
+    (``paramwise_cfg.custom_keys['backbone.edges']``, x100 in the paper's
+    recipe) of a fused config's weight optimizer, plain or search.
+
+    Raises:
+        KeyError: the config has no fusion-op multiplier to change (e.g. a
+            single-task config), so the option would do nothing.
+    """
+    ow = cfg.optim_wrapper
+    target = ow[WEIGHT_STEP] if WEIGHT_STEP in ow else ow
+    keys = target.get('paramwise_cfg', {}).get('custom_keys', {})
+    if FUSION_KEY not in keys:
+        raise KeyError(
+            f'set_fusion_lr_mult: the weight optimizer of this config has no '
+            f'paramwise_cfg.custom_keys[{FUSION_KEY!r}] (no fusion ops?)')
+    keys[FUSION_KEY].lr_mult = float(lr_mult)
+    return cfg
+
+
 def enable_amp(cfg: Config, source: str = '--amp') -> Config:
     """Switch ``cfg`` to mixed precision as mmseg's ``tools/train.py --amp``
     does: every ``OptimWrapper`` becomes an ``AmpOptimWrapper`` with dynamic

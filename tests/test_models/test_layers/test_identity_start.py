@@ -15,6 +15,7 @@ from runner_utils import TINY_SEARCH, tiny_cfg
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
 SINGLE = 'configs/baselines/single-task_vgg-tiny_synthetic.py'
 NDDR = 'configs/baselines/nddr_vgg-tiny_synthetic.py'
+CROSS_STITCH = 'configs/baselines/cross-stitch_vgg-tiny_synthetic.py'
 
 
 @pytest.fixture
@@ -72,6 +73,32 @@ def test_identity_start_gives_the_pairs_train_loss(config, pair_and_batch,
         assert calibrated[k] == pytest.approx(reference[k], rel=1e-4), k
 
 
+def test_cross_stitch_starts_at_the_pair_with_the_identity_init(
+        pair_and_batch, data_root_small, tmp_path):
+    """Cross-stitch units are linear and have no BN: with init (1, 0)
+    (``cross-stitch_vgg-tiny_synthetic_identity-start.py``) each returns its
+    own feature, so the train-mode losses are the pair's up to float
+    rounding (no calibration); the default (0.9, 0.1) mixes the columns and
+    changes them."""
+    from mmengine.config import Config
+
+    from runner_utils import ROOT
+    pair, ckpt, batch = pair_and_batch
+    reference = train_losses(pair, batch)
+    init = Config.fromfile(
+        f'{ROOT}/configs/baselines/'
+        'cross-stitch_vgg-tiny_synthetic_identity-start.py'
+    ).model.backbone.edges.fusion.init
+    model = fused(CROSS_STITCH, ckpt, data_root_small, tmp_path, init=init)
+    assert identity_fusion_ops(model) == []  # nothing for the hook to set
+    start = train_losses(model, batch)
+    for k in reference:
+        assert start[k] == pytest.approx(reference[k], rel=1e-6), k
+    mixed = train_losses(
+        fused(CROSS_STITCH, ckpt, data_root_small, tmp_path), batch)
+    assert max(abs(mixed[k] / reference[k] - 1) for k in reference) > 0.005
+
+
 def test_identity_start_needs_the_identity_conv_init(pair_and_batch,
                                                      data_root_small, tmp_path):
     _, ckpt, _ = pair_and_batch
@@ -120,6 +147,25 @@ class _Probe(Hook):
 
     def before_train(self, runner):
         self.fn(runner)
+
+
+def test_demo_fusion_lr_option_sets_the_fusion_multiplier_only():
+    """``tools/demo.py --fusion-lr-mult``: the fusion ops' multiplier of a
+    plain and of a search config changes, the heads' stay; a config without
+    fusion ops is an error, not a silent no-op."""
+    from mmengine.config import Config
+
+    from mtlnas_mm.utils import set_fusion_lr_mult
+    from runner_utils import ROOT
+    for config in (NDDR, TINY_SEARCH):
+        cfg = set_fusion_lr_mult(Config.fromfile(f'{ROOT}/{config}'), 10)
+        ow = cfg.optim_wrapper
+        keys = (ow.weight if 'weight' in ow else ow).paramwise_cfg.custom_keys
+        assert keys['backbone.edges'].lr_mult == 10.0
+        assert keys['conv_seg.weight'].lr_mult == 10.0
+        assert keys['conv_seg.bias'].lr_mult == 20.0
+    with pytest.raises(KeyError, match='backbone.edges'):
+        set_fusion_lr_mult(Config.fromfile(f'{ROOT}/{SINGLE}'), 10)
 
 
 def test_demo_option_starts_every_fused_row_at_the_pair():
