@@ -138,6 +138,24 @@ def test_hook_starts_a_search_at_the_pair(pair_and_batch, data_root_small,
         assert torch.equal(v, state[f'backbone.columns.seg.{k}']), k
 
 
+def test_hook_leaves_the_training_data_to_the_loop(pair_and_batch,
+                                                   data_root_small, tmp_path):
+    """NDDR-CNN through the runner (plain loop, mmengine's
+    ``InfiniteSampler``) trains all its iterations with the hook on: the
+    hook draws its batches from the data set, not through the training
+    loader, whose sampler a second iterator would close for the loop."""
+    _, ckpt, _ = pair_and_batch
+    cfg = tiny_cfg(f'{NDDR[:-3]}_identity-start.py', str(tmp_path / 'nddr'),
+                   data_root_small, iters=3)
+    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    cfg.model.init_from = {t: dict(checkpoint=ckpt) for t in ('seg', 'normal')}
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 3
+    assert all((op.bn.weight != 1).any()
+               for op in identity_fusion_ops(runner.model))
+
+
 class _Probe(Hook):
     """Calls ``fn(runner)`` before training, after the HIGH priority
     identity-start hook."""
