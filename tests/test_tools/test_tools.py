@@ -187,8 +187,11 @@ def test_demo_end_to_end_and_reusing_its_stage1(tmp_path):
 
     stage1 = tmp_path / 'first' / 'single-task'
     before = sorted(p.name for p in stage1.iterdir())
+    # (with the identity start and x10 fusion lr: every stage-2 loop runs
+    # with FusionIdentityStartHook and the option's multiplier)
     second = demo.main(['--work-dir', str(tmp_path / 'second'), *common,
-                        '--stage1-from', str(stage1)])
+                        '--stage1-from', str(stage1), '--identity-start',
+                        '--fusion-lr-mult', '10'])
     assert second['single-task (2 it)']['mIoU'] == \
         first['single-task (2 it)']['mIoU']
     assert sorted(p.name for p in stage1.iterdir()) == before
