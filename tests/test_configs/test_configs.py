@@ -22,9 +22,26 @@ def test_configs_are_found():
     assert len(CONFIGS) >= 14
 
 
+def _pair_routes(path: str, tasks, num_layers: int, num_subnets: int) -> str:
+    """An exported share-routing architecture of only own routes (the
+    single-task pair's), for configs that retrain a given one."""
+    from mtlnas_mm.structures import RouteArchitecture, block_keys
+    from mtlnas_mm.structures.share_routes import own_predecessor
+    keys = block_keys(tasks, num_layers, num_subnets)
+    RouteArchitecture(
+        tasks, num_layers, num_subnets,
+        routes={k: [own_predecessor(k, tasks, num_subnets)] for k in keys},
+        queries={k: 'own' for k in keys}).dump(path)
+    return path
+
+
 @pytest.mark.parametrize('config', CONFIGS)
-def test_config_builds_model(config, mmseg_scope):
+def test_config_builds_model(config, mmseg_scope, tmp_path):
     cfg = Config.fromfile(osp.join(ROOT, config))
+    if cfg.model.get('backbone', {}).get('architecture') == 'ARCH_FILE':
+        # a retraining config: the user passes the derived routes
+        cfg.model.backbone.architecture = _pair_routes(
+            str(tmp_path / 'routes.json'), ('seg', 'normal'), 5, 2)
     assert cfg.default_scope == 'mmseg'
     assert cfg.custom_imports['imports'] == ['mtlnas_mm']
     model = MODELS.build(cfg.model)
