@@ -19,8 +19,9 @@ class FusionIdentityStartHook(Hook):
     """Before the first iteration, make every NDDR fusion op the identity
     of its own feature (:func:`~mtlnas_mm.models.layers.identity_start.
     init_fusion_identity`), from the statistics of ``num_batches`` training
-    batches (the training set of the weight step, its pipeline and batch
-    size).
+    batches of the weight-step loader's data set (for a search's mixed
+    split the whole training set: statistics only, no gradient), its
+    pipeline and batch size.
 
     With the fusion conv init ``(1, 0)`` the fused model (MTL-NAS search,
     NDDR-CNN, a random architecture) then computes at step 0, in train mode
