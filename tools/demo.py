@@ -9,7 +9,7 @@ data, following the paper's protocol.
    directory it did not create);
 2. stage 1: trains the single-task pair (N iterations);
 3. stage 2, M more iterations each (default M = N, the paper's 1:1 ratio)
-   at the fine-tuning lr (``STAGE2_LR``),
+   at the fine-tuning lr (``mtlnas_mm.apis.STAGE2_LR``),
    all from the stage-1 networks
    (``init_from``: columns and heads): the single-task pair continued,
    NDDR-CNN, the MTL-NAS search (architecture + weights, minimum entropy)
@@ -45,7 +45,7 @@ from mmengine.runner import Runner
 from prettytable import PrettyTable
 
 import mtlnas_mm  # noqa: F401
-from mtlnas_mm.apis import (TASK_METRICS, evaluate, task_gains,
+from mtlnas_mm.apis import (STAGE2_LR, TASK_METRICS, evaluate, task_gains,
                             train_and_test)
 from mtlnas_mm.models.search_spaces import BINARY_MARGIN
 from mtlnas_mm.structures import Architecture
@@ -65,12 +65,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: x10) and 600 (identity start) it does not
 #: (docs/when_does_the_search_pay.md)
 STAGE1_ITERS = 1500
-#: weight lr of every stage-2 run (the fusion ops keep their x100): the
-#: paper's fine-tuning lr. Stage 1's 1e-2 (training from scratch) made the
-#: search from the trained pair lose 14 mIoU in 300 iterations (seed 1:
-#: 23.2 mIoU / 26.0 deg, against 35.1 / 21.8 with 1e-3); the single-task
-#: pair continued is on a par either way (38.7 / 19.6 vs 38.0 / 20.2)
-STAGE2_LR = 1e-3
 CONFIGS = {
     'single-task': 'configs/baselines/single-task_vgg-tiny_synthetic.py',
     'nddr': 'configs/baselines/nddr_vgg-tiny_synthetic.py',

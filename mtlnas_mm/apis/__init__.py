@@ -5,9 +5,10 @@ Not imported by ``import mtlnas_mm`` (the tools that run it import it).
 """
 from .mtnas_pipeline import (STAGES, exported_genotype, run_pipeline,
                              set_stage_iters)
-from .train_test import TASK_METRICS, evaluate, task_gains, train_and_test
+from .train_test import (STAGE2_LR, TASK_METRICS, evaluate, task_gains,
+                         train_and_test)
 
 __all__ = [
-    'STAGES', 'TASK_METRICS', 'evaluate', 'exported_genotype',
+    'STAGE2_LR', 'STAGES', 'TASK_METRICS', 'evaluate', 'exported_genotype',
     'run_pipeline', 'set_stage_iters', 'task_gains', 'train_and_test'
 ]

@@ -74,15 +74,20 @@ def use_fixed_architecture(cfg: Config, arch_file: str,
     return cfg
 
 
+def _weight_optimizer(cfg: Config) -> dict:
+    """The optim wrapper of the network weights: ``optim_wrapper`` of a
+    plain config, its ``'weight'`` entry in a search config."""
+    ow = cfg.optim_wrapper
+    return ow[WEIGHT_STEP] if WEIGHT_STEP in ow else ow
+
+
 def set_weight_lr(cfg: Config, lr: float) -> Config:
     """Set the base lr of the network weights: ``optim_wrapper.optimizer``
     of a plain config, the ``'weight'`` optimizer of a search config
     (``OptimWrapperDict``, keys :data:`STEPS`). lr multipliers
     (``paramwise_cfg``) and the architecture optimizer are kept, so the
     fusion ops keep their x100 of the new lr."""
-    ow = cfg.optim_wrapper
-    target = ow[WEIGHT_STEP] if WEIGHT_STEP in ow else ow
-    target.optimizer.lr = lr
+    _weight_optimizer(cfg).optimizer.lr = lr
     return cfg
 
 
@@ -99,9 +104,8 @@ def set_fusion_lr_mult(cfg: Config, lr_mult: float) -> Config:
         KeyError: the config has no fusion-op multiplier to change (e.g. a
             single-task config), so the option would do nothing.
     """
-    ow = cfg.optim_wrapper
-    target = ow[WEIGHT_STEP] if WEIGHT_STEP in ow else ow
-    keys = target.get('paramwise_cfg', {}).get('custom_keys', {})
+    keys = _weight_optimizer(cfg).get('paramwise_cfg',
+                                      {}).get('custom_keys', {})
     if FUSION_KEY not in keys:
         raise KeyError(
             f'set_fusion_lr_mult: the weight optimizer of this config has no '

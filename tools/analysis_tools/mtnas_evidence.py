@@ -69,10 +69,10 @@ MULTIPLE = 'configs/baselines/multiple_resnet18-narrow_synthetic.py'
 SINGLE_TASK = 'configs/baselines/single-task_vgg-tiny_synthetic.py'
 MTLNAS_SEARCH = 'configs/mtlnas/mtlnas_vgg-tiny_synthetic.py'
 ROWS = ('mtnas', 'random', 'multiple', 'single-task')
-#: the demo's rows taken with --mtlnas-demo: (row name here, demo row)
-#: (``DEMO_REFERENCE``: the demo's single-task pair continued,
-#: ``single-task (<stage 1> + <stage 2> it)``, whatever its budget)
+#: the demo's single-task pair continued, ``single-task (<stage 1> +
+#: <stage 2> it)`` in its results, whatever its budget (:func:`demo_rows`)
 DEMO_REFERENCE = 'the single-task pair continued'
+#: the demo's rows taken with --mtlnas-demo: (row name here, demo row)
 DEMO_ROWS = (
     ('MTL-NAS derived', 'MTL-NAS derived (alpha>0, no retraining)'),
     ('MTL-NAS single-task', DEMO_REFERENCE),

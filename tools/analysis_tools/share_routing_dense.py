@@ -10,7 +10,7 @@ derived routes evaluated as searched and retrained, over seeds.
 Per seed, both runs start from the seed's stage-1 single-task pair of
 ``tools/demo.py`` (``--stage1-from``, holding
 ``iter_<--stage1-iters>.pth``; read only) and train ``--iters`` iterations
-at the demo's stage-2 lr (``STAGE2_LR``):
+at the demo's stage-2 lr (``mtlnas_mm.apis.STAGE2_LR``):
 
 1. ``search``: ``configs/share_routing/share-routing_vgg-tiny_synthetic.py``
    started near the pair (own routes p = 0.95, cross routes p = 0.5, own
@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 import mtlnas_mm  # noqa: F401  (registers components)
-from mtlnas_mm.apis import task_gains, train_and_test
+from mtlnas_mm.apis import STAGE2_LR, task_gains, train_and_test
 from mtlnas_mm.evaluation.seed_summary import markdown_table, summarize
 from mtlnas_mm.structures import load_architecture
 from mtlnas_mm.structures.share_routes import own_predecessor
@@ -47,8 +47,6 @@ TOOL = 'share_routing_dense.py'
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEARCH = 'configs/share_routing/share-routing_vgg-tiny_synthetic.py'
 RETRAIN = 'configs/share_routing/share-routing_vgg-tiny_synthetic_retrain.py'
-#: the stage-2 lr of tools/demo.py (the paper's fine-tuning lr)
-STAGE2_LR = 1e-3
 #: the search starts near the pair: own routes p = sigmoid(3) = 0.95,
 #: cross routes p = 0.5, own gate weight softmax(2.1972, 0) = 0.9
 START_NEAR_THE_PAIR = dict(route_init=dict(own=3.0, cross=0.0),

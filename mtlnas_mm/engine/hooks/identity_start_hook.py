@@ -82,9 +82,8 @@ class FusionIdentityStartHook(Hook):
         dataset, size = loader.dataset, loader.batch_size or 1
         g = torch.Generator().manual_seed(seed + rank)
         order = torch.randperm(len(dataset), generator=g).tolist()
-        indices = itertools.islice(itertools.cycle(order),
-                                   self.num_batches * size)
-        indices = list(indices)
+        indices = list(itertools.islice(itertools.cycle(order),
+                                        self.num_batches * size))
         for k in range(self.num_batches):
             chunk = indices[k * size:(k + 1) * size]
             yield loader.collate_fn([dataset[i] for i in chunk])
